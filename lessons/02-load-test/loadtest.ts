@@ -1,0 +1,153 @@
+// Lesson 02: measure before you scale. Sends a fixed number of requests (or keeps sending for a
+// while) with autocannon and prints the seed's figures: total time, requests per second, mean latency.
+// Run it:  npx tsx lessons/02-load-test/loadtest.ts http://127.0.0.1:3000/heavy --amount 1200 --connections 10
+
+import autocannon from 'autocannon';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+export const defaults = {
+  amount: 1200, // the seed's run: 1200 requests...
+  connections: 10, // ...10 at a time
+  timeoutS: 10, // a request unanswered this long counts as an error
+};
+
+export interface Load {
+  url: string;
+  amount?: number; // either a number of requests...
+  durationS?: number; // ...or a number of seconds
+  connections?: number;
+  progress?: boolean; // autocannon's own progress bar, on stderr
+}
+
+export interface Figures {
+  url: string;
+  connections: number;
+  requests: number;
+  totalTimeS: number;
+  requestsPerSec: number;
+  meanLatencyMs: number;
+  p50LatencyMs: number;
+  p99LatencyMs: number;
+  errors: number; // connection errors, timeouts included
+  timeouts: number;
+  non2xx: number;
+}
+
+const usage = `Usage: npx tsx lessons/02-load-test/loadtest.ts <url> [--amount N | --duration S] [--connections C]
+
+  <url>              what to load, e.g. http://127.0.0.1:3000/heavy
+  --amount N         send N requests in all (default ${defaults.amount}, the seed's run)
+  --duration S       or keep sending for S seconds
+  --connections C    how many requests at a time (default ${defaults.connections})`;
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main(process.argv.slice(2));
+
+async function main(argv: string[]): Promise<void> {
+  const load = readArgs(argv);
+  const figures = await measure({ ...load, progress: process.stderr.isTTY });
+  console.log(report(figures));
+  const failed = figures.errors + figures.non2xx;
+  if (failed === 0) return;
+  const hint = figures.requests === 0 ? ': is a server listening there? (npx tsx lessons/01-single-process/server.ts)' : '';
+  console.error(`${failed} requests failed${hint}`);
+  process.exitCode = 1;
+}
+
+// The measuring function every later lesson and script reuses.
+export function measure(load: Load): Promise<Figures> {
+  const connections = load.connections ?? defaults.connections;
+  const options: autocannon.Options = { url: load.url, connections, timeout: defaults.timeoutS };
+  if (load.durationS === undefined) options.amount = load.amount ?? defaults.amount;
+  else options.duration = load.durationS;
+  // autocannon ends a run on its next one-second tick, so its own duration rounds up to whole
+  // seconds; the time from the first request to the last answer is the run's real length.
+  const startedAt = performance.now();
+  let lastAnswerAt = startedAt;
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(options, (error, result) => {
+      process.removeListener('SIGINT', stopEarly);
+      if (error) reject(error);
+      else resolve(figuresOf(load.url, connections, result, (lastAnswerAt - startedAt) / 1000));
+    });
+    instance.on('response', () => (lastAnswerAt = performance.now()));
+    autocannon.track(instance, { renderProgressBar: load.progress ?? false, renderResultsTable: false, renderLatencyTable: false });
+    // Ctrl+C ends the run early and still reports what was measured.
+    const stopEarly = () => instance.stop();
+    process.once('SIGINT', stopEarly);
+  });
+}
+
+function figuresOf(url: string, connections: number, result: autocannon.Result, totalTimeS: number): Figures {
+  return {
+    url,
+    connections,
+    requests: result.requests.total,
+    totalTimeS,
+    requestsPerSec: totalTimeS > 0 ? result.requests.total / totalTimeS : 0,
+    meanLatencyMs: result.latency.mean,
+    p50LatencyMs: result.latency.p50,
+    p99LatencyMs: result.latency.p99,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    non2xx: result.non2xx,
+  };
+}
+
+export function report(figures: Figures): string {
+  const rows: [string, string][] = [
+    ['Total time', `${figures.totalTimeS.toFixed(2)} s`],
+    ['Requests per second', figures.requestsPerSec.toFixed(1)],
+    ['Mean latency', `${figures.meanLatencyMs.toFixed(1)} ms`],
+    ['p50 latency', `${figures.p50LatencyMs} ms`],
+    ['p99 latency', `${figures.p99LatencyMs} ms`],
+    ['Requests', `${figures.requests} answered, ${figures.connections} at a time`],
+    ['Errors', `${figures.errors} (${figures.timeouts} timeouts)`],
+    ['Non-2xx', String(figures.non2xx)],
+  ];
+  return [`Load test of ${figures.url}`, ...rows.map(([name, value]) => `  ${name.padEnd(20)} ${value}`)].join('\n');
+}
+
+function readArgs(argv: string[]): Load {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { amount: { type: 'string' }, duration: { type: 'string' }, connections: { type: 'string', short: 'c' } },
+    });
+  } catch (error) {
+    return usageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) return usageError(`expected one URL, got ${positionals.length}`);
+  const url = readUrl(positionals[0]);
+  if (values.amount !== undefined && values.duration !== undefined) return usageError('give --amount or --duration, not both');
+  const connections = values.connections === undefined ? defaults.connections : wholeNumber('--connections', values.connections);
+  const durationS = values.duration === undefined ? undefined : seconds('--duration', values.duration);
+  const amount = values.amount === undefined ? undefined : wholeNumber('--amount', values.amount);
+  if (connections > (amount ?? Infinity)) return usageError(`--connections (${connections}) cannot be more than --amount (${amount})`);
+  return { url, amount, durationS, connections };
+}
+
+function readUrl(raw: string): string {
+  const url = URL.canParse(raw) ? new URL(raw) : null;
+  if (url?.protocol === 'http:' || url?.protocol === 'https:') return url.href;
+  return usageError(`expected an http:// URL, got ${JSON.stringify(raw)}`);
+}
+
+function wholeNumber(name: string, raw: string): number {
+  if (/^[1-9]\d{0,8}$/.test(raw)) return Number(raw);
+  return usageError(`${name} must be a whole number from 1 up, got ${JSON.stringify(raw)}`);
+}
+
+function seconds(name: string, raw: string): number {
+  const value = Number(raw);
+  if (raw.trim() !== '' && Number.isFinite(value) && value > 0 && value <= 3600) return value;
+  return usageError(`${name} must be a number of seconds above 0 (at most 3600), got ${JSON.stringify(raw)}`);
+}
+
+function usageError(problem: string): never {
+  console.error(`loadtest: ${problem}\n\n${usage}`);
+  process.exit(2);
+}

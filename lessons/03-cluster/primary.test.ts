@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
+import os from 'node:os';
+import { describe, test } from 'node:test';
+import { alivePids, countByPid, start, waitUntil, type Lesson } from '../../test/harness.ts';
+
+const primary = 'lessons/03-cluster/primary.ts';
+const ready = /cluster ready: \d+ workers listening/;
+
+async function workerPids(cluster: Lesson): Promise<number[]> {
+  return (await cluster.groupPids()).filter((pid) => pid !== cluster.pid);
+}
+
+describe('lesson 03: one worker per CPU with node:cluster', () => {
+  test('worker count equals CPU count, and every worker answers requests', async (t) => {
+    const cluster = await start(t, primary, { ready });
+    const cpus = os.availableParallelism();
+    const workers = await workerPids(cluster);
+    assert.equal(workers.length, cpus, `worker pids ${workers} for ${cpus} CPUs`);
+    const counts = await countByPid(cluster.url, 20 * cpus, (seen) => seen.size === cpus);
+    assert.deepEqual([...counts.keys()].sort(), [...workers].sort(), `answers by pid: ${JSON.stringify([...counts])}`);
+  });
+
+  test('requests on fresh connections are served by more than one pid', async (t) => {
+    const cluster = await start(t, primary, { ready, env: { WORKERS: '2' } });
+    const counts = await countByPid(cluster.url, 20);
+    t.diagnostic(`20 requests by pid: ${JSON.stringify(Object.fromEntries(counts))}`);
+    assert.equal(counts.size, 2);
+    assert.ok(!counts.has(cluster.pid), 'the primary itself answers no request');
+  });
+
+  test('a worker killed with SIGKILL is replaced and the server keeps answering', async (t) => {
+    const cluster = await start(t, primary, { ready, env: { WORKERS: '2' } });
+    const [victim, survivor] = await workerPids(cluster);
+    const mark = cluster.output().length;
+    process.kill(victim, 'SIGKILL');
+    await cluster.waitFor(new RegExp(`worker ${victim} died \\(signal SIGKILL\\)`), mark);
+    const meanwhile = await countByPid(cluster.url, 5);
+    assert.ok(!meanwhile.has(victim), 'the dead worker answered');
+    await cluster.waitFor(/listening \(2\/2 up\)/, mark);
+    const workers = await workerPids(cluster);
+    assert.equal(workers.length, 2);
+    assert.ok(workers.includes(survivor) && !workers.includes(victim), `workers now: ${workers}`);
+    const replacement = workers.find((pid) => pid !== survivor)!;
+    const counts = await countByPid(cluster.url, 20, (seen) => seen.has(replacement));
+    assert.ok(counts.has(replacement), `the replacement ${replacement} never answered: ${JSON.stringify([...counts])}`);
+  });
+
+  test('SIGTERM to the primary stops every worker and exits 0', async (t) => {
+    const cluster = await start(t, primary, { ready, env: { WORKERS: '2' } });
+    const workers = await workerPids(cluster);
+    process.kill(cluster.pid, 'SIGTERM');
+    assert.deepEqual(await cluster.exited, { code: 0, signal: null }, cluster.output());
+    await waitUntil(async () => (await alivePids(workers)).length === 0, `worker pids ${workers} to be gone`);
+  });
+
+  test('a port already in use ends the primary with a clear error instead of a respawn loop', async (t) => {
+    const holder = net.createServer().listen(0, '127.0.0.1');
+    t.after(() => holder.close());
+    await once(holder, 'listening');
+    const { port } = holder.address() as net.AddressInfo;
+    const cluster = await start(t, primary, { ready: false, port, env: { WORKERS: '2' } });
+    assert.deepEqual(await cluster.exited, { code: 1, signal: null }, cluster.output());
+    assert.match(cluster.output(), /port \d+ is already in use/);
+    assert.match(cluster.output(), /3 workers in a row died within 1000 ms of starting .*not forking more/);
+    const forks = cluster.output().match(/forking a replacement/g)?.length ?? 0;
+    assert.ok(forks <= 2, `${forks} replacements forked for a port that can never be had`);
+  });
+
+  test('a bad WORKERS value exits 1 with a message', async (t) => {
+    const cluster = await start(t, primary, { ready: false, env: { WORKERS: 'all' } });
+    assert.deepEqual(await cluster.exited, { code: 1, signal: null });
+    assert.match(cluster.output(), /WORKERS must be a whole number from 1 to 256, got "all"/);
+  });
+});
