@@ -154,18 +154,24 @@ export async function freePort(): Promise<number> {
 
 // `ps` is the portable way (Linux, macOS) to see other processes. Zombies (exited, not yet reaped
 // by their parent) count as gone: they hold no port and run no code.
-async function liveProcesses(): Promise<{ pid: number; pgid: number }[]> {
-  const { stdout } = await promisify(execFile)('ps', ['-A', '-o', 'pid=,pgid=,stat=']);
+async function liveProcesses(): Promise<{ pid: number; pgid: number; args: string }[]> {
+  const { stdout } = await promisify(execFile)('ps', ['-A', '-o', 'pid=,pgid=,stat=,args=']);
   return stdout
     .trim()
     .split('\n')
     .map((line) => line.trim().split(/\s+/))
     .filter(([, , stat]) => !stat.startsWith('Z'))
-    .map(([pid, pgid]) => ({ pid: Number(pid), pgid: Number(pgid) }));
+    .map(([pid, pgid, , ...args]) => ({ pid: Number(pid), pgid: Number(pgid), args: args.join(' ') }));
 }
 
 export async function pidsInGroup(pgid: number): Promise<number[]> {
   return (await liveProcesses()).filter((p) => p.pgid === pgid).map((p) => p.pid);
+}
+
+// The group's processes that run `file`. A lesson's group holds more than its own code: on a cold
+// cache tsx starts esbuild service processes in it too.
+export async function pidsRunning(pgid: number, file: string): Promise<number[]> {
+  return (await liveProcesses()).filter((p) => p.pgid === pgid && p.args.includes(file)).map((p) => p.pid);
 }
 
 export async function alivePids(pids: number[]): Promise<number[]> {

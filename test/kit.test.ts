@@ -36,7 +36,8 @@ describe('the kit', () => {
 
   test("the harness's stop() ends a lesson's whole process group, workers included", async (t) => {
     const cluster = await start(t, 'lessons/03-cluster/primary.ts', { ready: /cluster ready/, env: { WORKERS: '2' } });
-    assert.equal((await cluster.groupPids()).length, 3, 'a primary and two workers');
+    const before = await cluster.groupPids();
+    assert.ok(before.length >= 3, `a primary and two workers (and maybe tsx's esbuild): ${before}`);
     await cluster.stop();
     assert.deepEqual(await cluster.groupPids(), []);
   });

@@ -3,13 +3,14 @@ import { once } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
 import { describe, test } from 'node:test';
-import { alivePids, countByPid, start, waitUntil, type Lesson } from '../../test/harness.ts';
+import { alivePids, countByPid, pidsRunning, start, waitUntil, type Lesson } from '../../test/harness.ts';
 
 const primary = 'lessons/03-cluster/primary.ts';
 const ready = /cluster ready: \d+ workers listening/;
 
-async function workerPids(cluster: Lesson): Promise<number[]> {
-  return (await cluster.groupPids()).filter((pid) => pid !== cluster.pid);
+// Counted from the processes themselves, not from the primary's log.
+function workerPids(cluster: Lesson): Promise<number[]> {
+  return pidsRunning(cluster.pid, 'lessons/01-single-process/server.ts');
 }
 
 describe('lesson 03: one worker per CPU with node:cluster', () => {
