@@ -12,7 +12,7 @@ export const defaults = {
   maxWorkers: 256, // each worker is a whole process of ~50 MB: more than this is a typo
   serverFile: fileURLToPath(new URL('../01-single-process/server.ts', import.meta.url)),
   graceMs: 10_000, // after SIGINT/SIGTERM, how long workers get to finish before SIGKILL
-  minUptimeMs: 1_000, // a worker that dies sooner than this after its fork failed at start...
+  minUptimeMs: 1_000, // a worker that dies before it has listened this long failed at start...
   maxQuickExits: 3, // ...and after this many such deaths in a row, the primary gives up
 };
 
@@ -22,7 +22,7 @@ const state = {
   isShuttingDown: false,
   exitCode: 0,
   quickExits: 0,
-  workers: new Map<number, { forkedAt: number; isListening: boolean }>(), // by worker.id
+  workers: new Map<number, { listeningAt?: number }>(), // by worker.id
 };
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) startPrimary();
@@ -40,15 +40,15 @@ export function startPrimary(): void {
 
 function forkWorker(): Worker {
   const worker = cluster.fork();
-  state.workers.set(worker.id, { forkedAt: Date.now(), isListening: false });
+  state.workers.set(worker.id, {});
   return worker;
 }
 
 function onListening(worker: Worker, address: AddressInfo): void {
   const info = state.workers.get(worker.id);
   if (!info) return;
-  info.isListening = true;
-  const up = [...state.workers.values()].filter((w) => w.isListening).length;
+  info.listeningAt = Date.now();
+  const up = [...state.workers.values()].filter((w) => w.listeningAt !== undefined).length;
   log(`worker ${worker.process.pid} listening (${up}/${state.workerCount} up)`);
   if (state.isReady || up < state.workerCount) return;
   state.isReady = true;
@@ -62,16 +62,18 @@ function onExit(worker: Worker, code: number | null, signal: string | null): voi
   if (state.isShuttingDown) return state.workers.size === 0 ? finish() : undefined;
 
   const how = signal ? `signal ${signal}` : `exit code ${code}`;
-  const uptimeMs = Date.now() - info.forkedAt;
-  state.quickExits = uptimeMs < defaults.minUptimeMs ? state.quickExits + 1 : 0;
+  // Counted from 'listening', not from fork: on a busy machine a worker can take seconds to fail.
+  const upMs = info.listeningAt === undefined ? 0 : Date.now() - info.listeningAt;
+  state.quickExits = upMs < defaults.minUptimeMs ? state.quickExits + 1 : 0;
   if (state.quickExits >= defaults.maxQuickExits) {
     logError(
-      `${state.quickExits} workers in a row died within ${defaults.minUptimeMs} ms of starting (last: ${how}): ` +
-        `not forking more. Their own lines above say why; fix that and start again.`,
+      `${state.quickExits} workers in a row died before they had served for ${defaults.minUptimeMs} ms ` +
+        `(last: ${how}): not forking more. Their own lines above say why; fix that and start again.`,
     );
     return shutdown('giving up', 1);
   }
-  log(`worker ${worker.process.pid} died (${how}) after ${(uptimeMs / 1000).toFixed(1)} s: forking a replacement`);
+  const when = info.listeningAt === undefined ? 'before it listened' : `after ${(upMs / 1000).toFixed(1)} s`;
+  log(`worker ${worker.process.pid} died (${how}) ${when}: forking a replacement`);
   forkWorker();
 }
 
