@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { describe, test } from 'node:test';
+import { get, isBun, pidsRunning, start, type Lesson } from '../../test/harness.ts';
+import { countByWorker } from './distribution.ts';
+
+const primary = 'lessons/04-round-robin/primary.ts';
+const distribution = 'lessons/04-round-robin/distribution.ts';
+const ready = /cluster ready: \d+ workers listening/;
+const noRoundRobin = "Bun: its node:cluster has no round-robin; each worker binds the port with SO_REUSEPORT and the kernel picks";
+
+// Counted from the processes themselves: on a cold cache tsx's esbuild shares the group too.
+function workerPids(cluster: Lesson): Promise<number[]> {
+  return pidsRunning(cluster.pid, 'lessons/01-single-process/server.ts');
+}
+
+function counts(byPid: Map<number, { requests: number; connections: number }>): string {
+  return JSON.stringify(Object.fromEntries([...byPid].map(([pid, w]) => [pid, w.requests])));
+}
+
+describe('lesson 04: round-robin or the operating system, measured', () => {
+  test('with rr, sequential requests on fresh connections cycle through the workers: over k×N requests each of the N serves exactly k', { skip: isBun ? noRoundRobin : false }, async (t) => {
+    const cluster = await start(t, primary, { ready, args: ['--policy', 'rr'], env: { WORKERS: '3' } });
+    assert.match(cluster.output(), /scheduling policy rr \(cluster\.SCHED_RR, from --policy rr\)/);
+    const workers = await workerPids(cluster);
+    const k = 7;
+    const tally = await countByWorker({ url: cluster.url, requests: k * workers.length, concurrency: 1, keepAlive: false });
+    assert.deepEqual([...tally.byPid.keys()].sort(), [...workers].sort(), `answers by pid: ${counts(tally.byPid)}`);
+    for (const [pid, { requests }] of tally.byPid) assert.equal(requests, k, `worker ${pid} served ${requests}, not ${k}: ${counts(tally.byPid)}`);
+  });
+
+  test('with os, every request is still served and every answer comes from a live worker (the kernel decides the counts)', async (t) => {
+    const cluster = await start(t, primary, { ready, args: ['--policy', 'os'], env: { WORKERS: '2' } });
+    assert.match(cluster.output(), /scheduling policy os \(cluster\.SCHED_NONE, from --policy os\)/);
+    const workers = await workerPids(cluster);
+    const tally = await countByWorker({ url: cluster.url, requests: 20, concurrency: 1, keepAlive: false });
+    t.diagnostic(`20 requests on fresh connections by pid under os: ${counts(tally.byPid)}`);
+    assert.equal(tally.failures + tally.non200, 0, JSON.stringify(tally.errorCodes));
+    const answered = [...tally.byPid.values()].reduce((sum, w) => sum + w.requests, 0);
+    assert.equal(answered, 20);
+    for (const pid of tally.byPid.keys()) assert.ok(workers.includes(pid), `pid ${pid} answered but is not one of the workers ${workers}`);
+  });
+
+  for (const policy of ['rr', 'os']) {
+    test(`over one keep-alive connection, every request is served by the same worker (${policy})`, async (t) => {
+      const cluster = await start(t, primary, { ready, args: ['--policy', policy], env: { WORKERS: '2' } });
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      t.after(() => agent.destroy());
+      const pids = [];
+      for (let i = 0; i < 20; i++) pids.push((await get(cluster.url, { agent })).pid);
+      assert.deepEqual(new Set(pids), new Set([pids[0]]), `pids in order: ${pids}`);
+    });
+  }
+
+  test('with keep-alive, round-robin balances connections, not requests: 3 connections over 2 workers split 2 and 1', { skip: isBun ? noRoundRobin : false }, async (t) => {
+    const cluster = await start(t, primary, { ready, args: ['--policy', 'rr'], env: { WORKERS: '2' } });
+    const tally = await countByWorker({ url: cluster.url, requests: 90, concurrency: 3, keepAlive: true });
+    t.diagnostic(`90 requests over 3 keep-alive connections by pid: ${counts(tally.byPid)}`);
+    assert.equal(tally.connections, 3);
+    const connections = [...tally.byPid.values()].map((w) => w.connections).sort();
+    assert.deepEqual(connections, [1, 2], `connections by pid: ${JSON.stringify([...tally.byPid])}`);
+  });
+
+  test('NODE_CLUSTER_SCHED_POLICY chooses the policy when no --policy is given, and --policy wins over it', async (t) => {
+    const byEnv = await start(t, primary, { ready, env: { WORKERS: '1', NODE_CLUSTER_SCHED_POLICY: 'none' } });
+    assert.match(byEnv.output(), /scheduling policy os \(cluster\.SCHED_NONE, from NODE_CLUSTER_SCHED_POLICY=none\)/);
+    const byFlag = await start(t, primary, { ready, args: ['--policy', 'rr'], env: { WORKERS: '1', NODE_CLUSTER_SCHED_POLICY: 'none' } });
+    assert.match(byFlag.output(), /scheduling policy rr \(cluster\.SCHED_RR, from --policy rr\)/);
+    if (isBun) assert.match(byFlag.output(), /on Bun the policy has no effect/);
+  });
+
+  test('a bad --policy exits 2 with the usage; a bad NODE_CLUSTER_SCHED_POLICY, which Node would ignore, exits 1', async (t) => {
+    const badFlag = await start(t, primary, { ready: false, args: ['--policy', 'fair'] });
+    assert.deepEqual(await badFlag.exited, { code: 2, signal: null }, badFlag.output());
+    assert.match(badFlag.output(), /--policy must be rr or os, got "fair"/);
+    assert.match(badFlag.output(), /Usage: npx tsx lessons\/04-round-robin\/primary.ts \[--policy rr\|os\]/);
+    const badEnv = await start(t, primary, { ready: false, env: { NODE_CLUSTER_SCHED_POLICY: 'os' } });
+    assert.deepEqual(await badEnv.exited, { code: 1, signal: null }, badEnv.output());
+    assert.match(badEnv.output(), /NODE_CLUSTER_SCHED_POLICY must be rr or none, got "os": Node would silently ignore it/);
+    assert.doesNotMatch(badFlag.output() + badEnv.output(), /forking/);
+  });
+
+  test('distribution.ts prints a row and a bar per worker, and the fairness figures', async (t) => {
+    const cluster = await start(t, primary, { ready, args: ['--policy', 'rr'], env: { WORKERS: '2' } });
+    const run = await start(t, distribution, { ready: false, args: [`${cluster.url}/`, '--requests', '20', '--concurrency', '2'] });
+    assert.deepEqual(await run.exited, { code: 0, signal: null }, run.output());
+    const rows = [...run.output().matchAll(/^ +(\d+) +(\d+) +(\d+) +[\d.]+% +█+$/gm)];
+    const workers = await workerPids(cluster);
+    for (const [row, pid] of rows) assert.ok(workers.includes(Number(pid)), `row for a pid that is not a worker: ${row}`);
+    assert.equal(rows.reduce((sum, [, , , requests]) => sum + Number(requests), 0), 20, run.output());
+    assert.match(run.output(), /20 requests to .*, 2 at a time, a new connection for each/);
+    assert.match(run.output(), /workers? answered/);
+    if (rows.length > 1) assert.match(run.output(), /fairness: max\/min \d+\.\d\d, coefficient of variation \d+\.\d%/);
+  });
+
+  const badArgs: [string, string[], RegExp][] = [
+    ['a URL that is not http', ['ftp://example'], /expected an http:\/\/ URL, got "ftp:\/\/example"/],
+    ['requests that are not a number', ['--requests', 'many'], /--requests must be a whole number from 1 to 100000, got "many"/],
+    ['more at a time than in all', ['--requests', '5', '--concurrency', '10'], /--concurrency \(10\) cannot be more than --requests \(5\)/],
+    ['an unknown option', ['--fast'], /Unknown option '--fast'/],
+  ];
+  for (const [what, args, message] of badArgs) {
+    test(`distribution.ts with bad arguments (${what}) prints its usage and exits 2`, async (t) => {
+      const run = await start(t, distribution, { ready: false, args });
+      assert.deepEqual(await run.exited, { code: 2, signal: null }, run.output());
+      assert.match(run.output(), message);
+      assert.match(run.output(), /Usage: npx tsx lessons\/04-round-robin\/distribution.ts \[url\]/);
+    });
+  }
+});
