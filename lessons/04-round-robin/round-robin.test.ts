@@ -55,7 +55,7 @@ describe('lesson 04: round-robin or the operating system, measured', () => {
   test('with keep-alive, round-robin balances connections, not requests: 3 connections over 2 workers split 2 and 1', { skip: isBun ? noRoundRobin : false }, async (t) => {
     const cluster = await start(t, primary, { ready, args: ['--policy', 'rr'], env: { WORKERS: '2' } });
     const tally = await countByWorker({ url: cluster.url, requests: 90, concurrency: 3, keepAlive: true });
-    t.diagnostic(`90 requests over 3 keep-alive connections by pid: ${counts(tally.byPid)}`);
+    t.diagnostic(`90 requests over 3 keep-alive connections, by pid: ${JSON.stringify(Object.fromEntries(tally.byPid))}`);
     assert.equal(tally.connections, 3);
     const connections = [...tally.byPid.values()].map((w) => w.connections).sort();
     assert.deepEqual(connections, [1, 2], `connections by pid: ${JSON.stringify([...tally.byPid])}`);
