@@ -69,13 +69,13 @@ describe('lesson 04: round-robin or the operating system, measured', () => {
     if (isBun) assert.match(byFlag.output(), /on Bun the policy has no effect/);
   });
 
-  test('a bad --policy exits 2 with the usage; a bad NODE_CLUSTER_SCHED_POLICY, which Node would ignore, exits 1', async (t) => {
+  test('a bad --policy exits 2 with the usage, and so does a bad NODE_CLUSTER_SCHED_POLICY, which Node would ignore', async (t) => {
     const badFlag = await start(t, primary, { ready: false, args: ['--policy', 'fair'] });
     assert.deepEqual(await badFlag.exited, { code: 2, signal: null }, badFlag.output());
     assert.match(badFlag.output(), /--policy must be rr or os, got "fair"/);
     assert.match(badFlag.output(), /Usage: npx tsx lessons\/04-round-robin\/primary.ts \[--policy rr\|os\]/);
     const badEnv = await start(t, primary, { ready: false, env: { NODE_CLUSTER_SCHED_POLICY: 'os' } });
-    assert.deepEqual(await badEnv.exited, { code: 1, signal: null }, badEnv.output());
+    assert.deepEqual(await badEnv.exited, { code: 2, signal: null }, badEnv.output());
     assert.match(badEnv.output(), /NODE_CLUSTER_SCHED_POLICY must be rr or none, got "os": Node would silently ignore it/);
     assert.doesNotMatch(badFlag.output() + badEnv.output(), /forking/);
   });
