@@ -50,7 +50,7 @@ export function choosePolicy(argv: string[], env: string | undefined): { policy:
   // Node itself ignores a value it does not know and silently stays with its default.
   console.error(`[primary ${process.pid}] NODE_CLUSTER_SCHED_POLICY must be rr or none, got ${JSON.stringify(env)}: ` +
     `Node would silently ignore it; try NODE_CLUSTER_SCHED_POLICY=none, or --policy os`);
-  process.exit(2); // as for a bad --policy: the issue asks one exit code for a bad policy, however given
+  process.exit(2); // the same mistake as a bad --policy, so the same exit code
 }
 
 function readFlag(argv: string[]): Policy | undefined {
