@@ -197,7 +197,8 @@ export interface Reply {
 
 // One request. By default on a fresh connection (`agent: false`): Node's global agent keeps
 // connections alive, which would pin every request to the worker that took the first one.
-export function get(url: string, options: { method?: string; agent?: http.Agent | false } = {}): Promise<Reply> {
+export function get(url: string, options: { method?: string; agent?: http.Agent | false; timeoutMs?: number } = {}): Promise<Reply> {
+  const timeoutMs = options.timeoutMs ?? defaults.waitMs;
   return new Promise((resolve, reject) => {
     const request = http.request(url, { method: options.method ?? 'GET', agent: options.agent ?? false }, (res) => {
       let body = '';
@@ -208,7 +209,7 @@ export function get(url: string, options: { method?: string; agent?: http.Agent 
       );
       res.on('error', reject);
     });
-    request.setTimeout(defaults.waitMs, () => request.destroy(new Error(`no answer from ${url} in ${defaults.waitMs} ms`)));
+    request.setTimeout(timeoutMs, () => request.destroy(new Error(`no answer from ${url} in ${timeoutMs} ms`)));
     request.on('error', reject);
     request.end();
   });
@@ -238,7 +239,8 @@ export interface LoadCount {
 // ends a connection, so its error count cannot prove "zero requests lost"; this can. Each of
 // `connections` loops sends one request after another, on a fresh connection each time or over a
 // keep-alive agent, until stop() is called, or by itself after the harness's longest wait.
-export function startLoad(url: string, options: { connections?: number; keepAlive?: boolean } = {}) {
+// `timeoutMs` bounds each request (default: the harness's longest wait); one with no answer by then fails.
+export function startLoad(url: string, options: { connections?: number; keepAlive?: boolean; timeoutMs?: number } = {}) {
   const connections = options.connections ?? 4;
   const agent = options.keepAlive ? new http.Agent({ keepAlive: true, maxSockets: connections }) : false;
   const count: LoadCount = { requests: 0, failures: 0, non200: 0, errorCodes: {}, byPid: {} };
@@ -247,7 +249,7 @@ export function startLoad(url: string, options: { connections?: number; keepAliv
   const loop = async () => {
     while (!isStopped && Date.now() < deadline) {
       try {
-        const reply = await get(url, { agent });
+        const reply = await get(url, { agent, timeoutMs: options.timeoutMs });
         count.requests++;
         if (reply.status !== 200) count.non200++;
         count.byPid[reply.pid] = (count.byPid[reply.pid] ?? 0) + 1;

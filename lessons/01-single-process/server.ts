@@ -15,11 +15,16 @@ const defaults = {
 
 const port = readPort(process.env.PORT);
 const host = process.env.HOST || defaults.host;
+const crashOnPurpose = readCrashHook(process.env.EVERY_CORE_TEST_CRASH);
 let isStopping = false;
 
+if (crashOnPurpose === 'boot') fail('EVERY_CORE_TEST_CRASH=boot: exiting 1 before listening, on purpose');
 const server = http.createServer(answer);
 server.once('error', failToListen);
-server.listen(port, host, () => console.log(`[pid ${process.pid}] listening on ${urlOf(server)}`));
+server.listen(port, host, () => {
+  console.log(`[pid ${process.pid}] listening on ${urlOf(server)}`);
+  if (crashOnPurpose === 'after-listen') fail('EVERY_CORE_TEST_CRASH=after-listen: exiting 1 just after listening, on purpose');
+});
 
 process.once('SIGINT', stop);
 process.once('SIGTERM', stop);
@@ -72,8 +77,18 @@ function stop(): void {
 
 function closeServer(): void {
   // The callback runs once the last connection has ended, whether the listener was open or not.
-  server.close(() => process.exit(0));
+  server.close(leave);
   server.closeIdleConnections();
+}
+
+function leave(): void {
+  // A cluster worker still connected to its primary leaves through disconnect(), which returns once
+  // the primary has stopped handing it connections: on Node the primary holds each connection it
+  // hands over until the worker takes or refuses it, and one handed to a worker that has just
+  // exited would hang until the client gives up.
+  if (!cluster.isWorker || !process.connected) process.exit(0);
+  process.once('disconnect', () => process.exit(0));
+  cluster.worker!.disconnect();
 }
 
 function forceExit(): void {
@@ -86,6 +101,14 @@ function readPort(raw: string | undefined): number {
   if (raw === undefined || raw === '') return defaults.port;
   if (/^\d{1,5}$/.test(raw) && Number(raw) <= 65_535) return Number(raw);
   return fail(`PORT must be a whole number from 0 to 65535, got ${JSON.stringify(raw)}: try PORT=3000`);
+}
+
+// Lesson 07's tests crash workers on purpose to watch the primary back off. Off unless set; the name
+// is long so that nobody sets it by accident.
+function readCrashHook(raw: string | undefined): 'boot' | 'after-listen' | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (raw === 'boot' || raw === 'after-listen') return raw;
+  return fail(`EVERY_CORE_TEST_CRASH must be boot or after-listen (a test hook), got ${JSON.stringify(raw)}: unset it`);
 }
 
 function failToListen(error: NodeJS.ErrnoException): void {

@@ -108,14 +108,14 @@ export function readWorkerCount(raw: string | undefined): number {
   process.exit(1);
 }
 
-function workers(count: number): string {
+export function workers(count: number): string {
   return `${count} worker${count === 1 ? '' : 's'}`;
 }
 
-function log(line: string): void {
+export function log(line: string): void {
   console.log(`[primary ${process.pid}] ${line}`);
 }
 
-function logError(line: string): void {
+export function logError(line: string): void {
   console.error(`[primary ${process.pid}] ${line}`);
 }
