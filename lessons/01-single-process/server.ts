@@ -16,6 +16,9 @@ const defaults = {
 const port = readPort(process.env.PORT);
 const host = process.env.HOST || defaults.host;
 let isStopping = false;
+// Node's cluster primary accepts every connection and deals it to a worker; Bun's workers each
+// accept their own (SO_REUSEPORT).
+const primaryDealsConnections = cluster.isWorker && !('bun' in process.versions);
 
 const server = http.createServer(answer);
 server.once('error', failToListen);
@@ -71,8 +74,20 @@ function stop(): void {
 }
 
 function closeServer(): void {
+  if (primaryDealsConnections && cluster.worker?.isConnected()) return leaveCluster();
   // The callback runs once the last connection has ended, whether the listener was open or not.
   server.close(() => process.exit(0));
+  server.closeIdleConnections();
+}
+
+// A Node worker stopped by a signal while its primary still deals it connections (pm2's reload
+// and stop, or a `kill <worker pid>`): one may be on its way to us as we close, and would hang
+// unanswered if this process exited first. Node's own disconnect closes the server, waits for
+// its connections, then for the primary's ack: whatever was dealt to us before that is handed
+// back to another worker.
+function leaveCluster(): void {
+  process.once('disconnect', () => process.exit(0));
+  cluster.worker!.disconnect();
   server.closeIdleConnections();
 }
 
