@@ -1,0 +1,118 @@
+// Lesson 06: what does pm2 cost? Starts lesson 03's cluster and pm2's cluster_app side by side (one
+// worker per CPU each, free ports, pm2 in a temporary PM2_HOME) and loads /heavy on each with
+// lesson 02's measure(): a warm-up first, then rounds that alternate who goes first; medians last.
+// Run it:  npx tsx lessons/06-pm2/compare.ts [--amount 1200] [--connections 10] [--rounds 3]
+
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { freePort, isBun, launch } from '../../test/harness.ts';
+import { defaults as load, measure, type Figures } from '../02-load-test/loadtest.ts';
+import { ecosystem, pm2Home } from './pm2-home.ts';
+
+const defaults = {
+  amount: load.amount, // per measured run: lesson 02's seed run, 1200 requests...
+  connections: load.connections, // ...10 at a time
+  rounds: 3, // measured runs per contender; the median is reported
+  warmUp: 300, // requests to each before measuring, so neither is measured cold
+  path: '/heavy',
+};
+
+interface Contender {
+  name: string;
+  url: string;
+  runs: Figures[];
+  stop(): Promise<void>;
+}
+
+const usage = `Usage: npx tsx lessons/06-pm2/compare.ts [--amount N] [--connections C] [--rounds R]
+
+  --amount N       requests per measured run (default ${defaults.amount})
+  --connections C  how many at a time (default ${defaults.connections})
+  --rounds R       measured runs of each, alternating (default ${defaults.rounds}, at most 25)`;
+
+const settings = readArgs(process.argv.slice(2));
+if (isBun) fail('pm2 cluster mode needs Node: run this with npx tsx, not bun');
+const contenders = await startBoth();
+try {
+  await compare(contenders);
+} finally {
+  await Promise.all(contenders.map((contender) => contender.stop()));
+}
+
+async function startBoth(): Promise<Contender[]> {
+  const cluster = await launch('lessons/03-cluster/primary.ts', { ready: /cluster ready/ });
+  const pm2 = pm2Home(await freePort());
+  const stopPm2 = () => pm2.destroy();
+  try {
+    await pm2.run('start', ecosystem);
+    await pm2.waitOnline(os.availableParallelism());
+  } catch (error) {
+    await Promise.all([cluster.stop(), stopPm2()]);
+    throw error;
+  }
+  return [
+    { name: 'lesson 03 cluster', url: cluster.url + defaults.path, runs: [], stop: cluster.stop },
+    { name: 'pm2 cluster_app', url: pm2.url + defaults.path, runs: [], stop: stopPm2 },
+  ];
+}
+
+async function compare(contenders: Contender[]): Promise<void> {
+  const { amount, connections, rounds } = settings;
+  console.log(`${os.availableParallelism()} CPUs; ${amount} requests of ${defaults.path} per run, ${connections} at a time`);
+  for (const contender of contenders) await measure({ url: contender.url, amount: defaults.warmUp, connections });
+  for (let round = 1; round <= rounds; round++) {
+    const order = round % 2 ? contenders : [...contenders].reverse();
+    for (const contender of order) contender.runs.push(await measure({ url: contender.url, amount, connections }));
+    console.log(`round ${round}: ${contenders.map((c) => `${c.name} ${c.runs.at(-1)!.requestsPerSec.toFixed(1)}/s`).join(', ')}`);
+  }
+  const [baseline, pm2] = contenders.map((contender) => ({ ...contender, median: median(contender.runs) }));
+  console.log(`median of ${rounds}:`);
+  for (const { name, median } of [baseline, pm2]) console.log(`  ${line(name, median)}`);
+  // Each round's two runs are next to each other in time, so their ratio shrugs off a machine
+  // that gets busier or quieter over the whole comparison.
+  const ratios = pm2.runs.map((run, i) => run.requestsPerSec / baseline.runs[i].requestsPerSec).sort((a, b) => a - b);
+  const ratioOfMedians = pm2.median.requestsPerSec / baseline.median.requestsPerSec;
+  console.log(`  pm2 / lesson 03      ${ratioOfMedians.toFixed(2)}x; median of the per-round ratios ${ratios[Math.floor(rounds / 2)].toFixed(2)}x`);
+  const failed = contenders.flatMap((contender) => contender.runs).reduce((sum, run) => sum + run.errors + run.non2xx, 0);
+  if (failed > 0) fail(`${failed} requests failed across the runs: the figures above are not comparable`);
+}
+
+function median(runs: Figures[]): Figures {
+  return [...runs].sort((a, b) => a.requestsPerSec - b.requestsPerSec)[Math.floor(runs.length / 2)];
+}
+
+function line(name: string, figures: Figures): string {
+  const { requestsPerSec, meanLatencyMs, p99LatencyMs } = figures;
+  return `${name.padEnd(20)} ${requestsPerSec.toFixed(1).padStart(7)} requests/s, ${meanLatencyMs.toFixed(1)} ms mean, ${p99LatencyMs} ms p99`;
+}
+
+function readArgs(argv: string[]): { amount: number; connections: number; rounds: number } {
+  let values;
+  try {
+    const options = { amount: { type: 'string' }, connections: { type: 'string' }, rounds: { type: 'string' } } as const;
+    values = parseArgs({ args: argv, options }).values;
+  } catch (error) {
+    return usageError((error as Error).message);
+  }
+  const amount = wholeNumber('--amount', values.amount, defaults.amount, 1e8);
+  const connections = wholeNumber('--connections', values.connections, defaults.connections, 1000);
+  const rounds = wholeNumber('--rounds', values.rounds, defaults.rounds, 25);
+  if (connections > amount) return usageError(`--connections (${connections}) cannot be more than --amount (${amount})`);
+  return { amount, connections, rounds };
+}
+
+function wholeNumber(name: string, raw: string | undefined, fallback: number, max: number): number {
+  if (raw === undefined) return fallback;
+  if (/^[1-9]\d{0,8}$/.test(raw) && Number(raw) <= max) return Number(raw);
+  return usageError(`${name} must be a whole number from 1 to ${max}, got ${JSON.stringify(raw)}`);
+}
+
+function usageError(problem: string): never {
+  console.error(`compare: ${problem}\n\n${usage}`);
+  process.exit(2);
+}
+
+function fail(problem: string): never {
+  console.error(`compare: ${problem}`);
+  process.exit(1);
+}

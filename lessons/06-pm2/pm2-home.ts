@@ -1,0 +1,123 @@
+// A pm2 of its own, for the tests and the comparison script: pm2's CLI from this project's
+// node_modules against a fresh temporary PM2_HOME, so the learner's own ~/.pm2 is never touched.
+// Its daemon and every worker (one process group) is killed by destroy(), or when this process exits.
+
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { pidsInGroup, root, waitUntil } from '../../test/harness.ts';
+
+export const ecosystem = 'lessons/06-pm2/ecosystem.config.cjs';
+
+const defaults = {
+  cli: join(root, 'node_modules', 'pm2', 'bin', 'pm2'),
+  cliTimeoutMs: 30_000, // one pm2 command; a start waits for every instance to come online
+};
+
+// What `pm2 jlist` says about one instance (the fields this lesson reads).
+export interface App {
+  name: string;
+  pid: number; // 0 while stopped or errored
+  pm_id: number;
+  pm2_env: {
+    status: string; // 'online', 'stopped', 'errored', ...
+    exec_mode: string;
+    exec_interpreter: string;
+    node_args: string[];
+    node_version: string; // as the worker itself reported it
+    restart_time: number;
+    pm_out_log_path: string;
+    pm_err_log_path: string;
+  };
+}
+
+export type Pm2 = ReturnType<typeof pm2Home>;
+
+const homes = new Map<string, () => number | undefined>(); // each live home, and how to find its daemon
+// The harness turns Ctrl+C and kill into an exit; no daemon started here outlives it.
+process.once('exit', () => homes.forEach((daemonPid, home) => removeHome(home, daemonPid())));
+
+// Creates the home at once, so the caller can register destroy() before its first await.
+export function pm2Home(port: number, extraEnv: Record<string, string> = {}) {
+  const home = mkdtempSync(join(os.tmpdir(), 'every-core-pm2-'));
+  const env = cliEnv({ ...extraEnv, PM2_HOME: home, PORT: String(port) });
+  const running = new Set<Promise<string>>();
+  const daemonPid = (): number | undefined => {
+    const file = join(home, 'pm2.pid');
+    return existsSync(file) ? Number(readFileSync(file, 'utf8')) : undefined;
+  };
+  homes.set(home, daemonPid);
+
+  // Any command, even `pm2 --version`, starts a daemon in this home if none runs.
+  const run = async (...args: string[]): Promise<string> => {
+    const call = cli(args, env);
+    running.add(call);
+    return call.finally(() => running.delete(call));
+  };
+
+  const list = async (): Promise<App[]> => {
+    const out = await run('jlist');
+    const json = out.split('\n').findLast((line) => line.startsWith('['));
+    if (json === undefined) throw new Error(`pm2 jlist printed no list:\n${out}`);
+    return JSON.parse(json) as App[];
+  };
+
+  // Until `count` instances are online and each has logged lesson 01's own ready line.
+  const waitOnline = async (count: number, also: (apps: App[]) => boolean = () => true): Promise<number[]> => {
+    let apps: App[] = [];
+    const isUp = (app: App) => app.pm2_env.status === 'online' && app.pid > 0 && hasListened(app);
+    try {
+      await waitUntil(async () => {
+        apps = await list();
+        return apps.length === count && apps.every(isUp) && also(apps);
+      }, `${count} instances online and listening`);
+    } catch (error) {
+      const seen = apps.map((app) => `${app.pm_id}: pid ${app.pid} ${app.pm2_env.status}${hasListened(app) ? ', listening' : ''}`);
+      throw new Error(`${(error as Error).message}; last seen: ${seen.join('; ') || 'no instance'}`);
+    }
+    return apps.map((app) => app.pid);
+  };
+
+  // Kills the daemon's whole group, proves it empty, and removes the home.
+  const destroy = async (): Promise<void> => {
+    await Promise.allSettled(running);
+    const pid = daemonPid();
+    removeHome(home, pid);
+    homes.delete(home);
+    if (pid) await waitUntil(async () => (await pidsInGroup(pid)).length === 0, `the pm2 daemon's group ${pid} to be empty`);
+  };
+
+  return { home, port, url: `http://127.0.0.1:${port}`, run, list, waitOnline, daemonPid, destroy };
+}
+
+function hasListened(app: App): boolean {
+  const log = existsSync(app.pm2_env.pm_out_log_path) ? readFileSync(app.pm2_env.pm_out_log_path, 'utf8') : '';
+  return log.includes(`[pid ${app.pid}] listening on`);
+}
+
+// Run from the project root on Node, as `npm run pm2 -- <args>` does.
+function cli(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+  const options = { cwd: root, env, timeout: defaults.cliTimeoutMs, killSignal: 'SIGKILL' as const };
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [defaults.cli, ...args], options, (error, stdout, stderr) => {
+      if (error) reject(new Error(`pm2 ${args.join(' ')} failed (${error.message.split('\n')[0]}):\n${stdout}${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+function cliEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra };
+  delete env.NODE_TEST_CONTEXT; // the test runner's own marker: pm2 and its workers are not tests
+  return env;
+}
+
+function removeHome(home: string, daemonPid: number | undefined): void {
+  try {
+    if (daemonPid) process.kill(-daemonPid, 'SIGKILL'); // the daemon leads its group: it and every worker
+  } catch {
+    // ESRCH: the group is already gone
+  }
+  rmSync(home, { recursive: true, force: true });
+}
