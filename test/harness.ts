@@ -215,6 +215,22 @@ export function get(url: string, options: { method?: string; agent?: http.Agent 
   });
 }
 
+// A GET whose bytes have left this process (`flushed`), resolving to its body: for tests that must
+// know a request is on its way before they act (a signal, a second request).
+export function sendAndFlush(url: string, agent: http.Agent | false = false): Promise<string> & { flushed: Promise<void> } {
+  const request = http.get(url, { agent });
+  const body = new Promise<string>((resolve, reject) => {
+    request.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (chunk) => (text += chunk));
+      res.on('end', () => resolve(text));
+    });
+    request.on('error', reject);
+  });
+  const flushed = once(request, 'finish').then(() => undefined);
+  return Object.assign(body, { flushed });
+}
+
 // Sends `requests` GETs one after another, each on a fresh connection, and counts who answered.
 // Stops early once `until` holds for the counts so far. A non-200 answer fails the whole call.
 export async function countByPid(url: string, requests: number, until?: (counts: Map<number, number>) => boolean): Promise<Map<number, number>> {

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import { describe, test } from 'node:test';
-import { get, start } from '../../test/harness.ts';
+import { get, sendAndFlush, start } from '../../test/harness.ts';
 
 const server = 'lessons/01-single-process/server.ts';
 const ready = /listening on http:/;
@@ -89,18 +89,3 @@ describe('lesson 01: one process, one thread', () => {
     assert.deepEqual(await lesson.exited, { code: 0, signal: null });
   });
 });
-
-// A request whose bytes have left this process (`flushed`), resolving to its body.
-function sendAndFlush(url: string): Promise<string> & { flushed: Promise<void> } {
-  const request = http.get(url, { agent: false });
-  const body = new Promise<string>((resolve, reject) => {
-    request.on('response', (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (chunk) => (text += chunk));
-      res.on('end', () => resolve(text));
-    });
-    request.on('error', reject);
-  });
-  const flushed = once(request, 'finish').then(() => undefined);
-  return Object.assign(body, { flushed });
-}

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';
 import { describe, test, type TestContext } from 'node:test';
-import { alivePids, isBun, pidsRunning, start, startLoad, waitUntil, type Lesson, type LoadCount } from '../../test/harness.ts';
+import { alivePids, isBun, pidsRunning, sendAndFlush, start, startLoad, waitUntil, type Lesson, type LoadCount } from '../../test/harness.ts';
 
 const primary = 'lessons/07-zero-downtime/primary.ts';
 const ready = /cluster ready: \d+ workers listening/;
@@ -111,8 +111,8 @@ describe('lesson 07: zero-downtime restarts and crash-loop backoff', () => {
     const load = loads(t, cluster.url);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
     t.after(() => agent.destroy());
-    await Promise.all([1, 2, 3, 4].map(() => send(`${cluster.url}/`, agent))); // 4 connections accepted by workers
-    const inFlight = [1, 2, 3, 4].map(() => send(`${cluster.url}/heavy?n=30000000`, agent));
+    await Promise.all([1, 2, 3, 4].map(() => sendAndFlush(`${cluster.url}/`, agent))); // 4 connections accepted by workers
+    const inFlight = [1, 2, 3, 4].map(() => sendAndFlush(`${cluster.url}/heavy?n=30000000`, agent));
     await Promise.all(inFlight.map((request) => request.flushed));
     process.kill(cluster.pid, 'SIGTERM');
     for (const body of await Promise.all(inFlight)) assert.equal(body, 'The result of the CPU intensive task is 30000000\n');
@@ -180,18 +180,3 @@ describe('lesson 07: zero-downtime restarts and crash-loop backoff', () => {
     await cluster.waitFor(/worker \d+ listening \(1 listening\)/, mark);
   });
 });
-
-// A request whose bytes have left this process (`flushed`), resolving to its body.
-function send(url: string, agent: http.Agent): Promise<string> & { flushed: Promise<void> } {
-  const request = http.get(url, { agent });
-  const body = new Promise<string>((resolve, reject) => {
-    request.on('response', (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (chunk) => (text += chunk));
-      res.on('end', () => resolve(text));
-    });
-    request.on('error', reject);
-  });
-  const flushed = once(request, 'finish').then(() => undefined);
-  return Object.assign(body, { flushed });
-}
