@@ -78,10 +78,13 @@ async function main({ load, workerCounts, rounds }: { load: Plan; workerCounts: 
   console.log(`Load: ${describePlan(load)}${rounds > 1 ? `; median of ${rounds} rounds` : ''}\n`);
   const runs = plan(workerCounts);
   const measured: Row[][] = runs.map(() => []);
-  // Rounds go through every row before the next round, so a busy moment hits all rows alike.
+  // Every round measures every row, in turn forwards and backwards, so that a busy moment on the
+  // machine, or one that grows busier, does not always land on the same rows.
   for (let round = 1; round <= rounds; round++) {
     if (rounds > 1) progress(`round ${round} of ${rounds}`);
-    for (const [i, runner] of runs.entries()) measured[i].push(await measureRunner(runner, load));
+    const order = [...runs.keys()];
+    if (round % 2 === 0) order.reverse();
+    for (const i of order) measured[i].push(await measureRunner(runs[i], load));
   }
   const rows = scale(measured.map(median));
   console.log(`\n${table(rows, rounds)}\n\n${chart(rows)}\n\n${againstBare(rows)}`);
