@@ -60,7 +60,9 @@ export function readPlan(values: PlanValues, mostWorkers: number, fallback: { am
   if (amount !== undefined) plan.amount = wholeNumber('--amount', amount, 1e9, fail);
   if (duration !== undefined) plan.durationS = seconds('--duration', duration, 1e-3, fail);
   if (connections !== undefined) plan.connections = wholeNumber('--connections', connections, 10_000, fail);
-  if (plan.connections > (plan.amount ?? Infinity)) fail(`--connections (${plan.connections}) cannot be more than --amount (${plan.amount})`);
+  if (plan.connections > (plan.amount ?? Infinity)) {
+    fail(`--connections (${plan.connections}) cannot be more than --amount (${plan.amount}): raise --amount or lower --connections`);
+  }
   if (!/^\/\S*$/.test(plan.path)) fail(`--path must start with / (e.g. /heavy or /heavy?n=1000), got ${JSON.stringify(path)}`);
   if (json !== undefined) plan.json = jsonFile(json, fail);
   return plan;
