@@ -99,7 +99,10 @@ function median(rounds: Row[]): Row & { roundsRequestsPerSec: number[] } {
 
 function scale(rows: (Row & { roundsRequestsPerSec: number[] })[]): BenchRow[] {
   const single = rows.find((row) => row.name === 'single')!.requestsPerSec;
-  return rows.map((row) => ({ ...row, speedup: row.requestsPerSec / single, efficiency: row.requestsPerSec / single / row.workers }));
+  return rows.map((row) => {
+    const speedup = row.requestsPerSec / single;
+    return { ...row, speedup, efficiency: speedup / row.workers };
+  });
 }
 
 function table(rows: BenchRow[], rounds: number): string {

@@ -74,7 +74,8 @@ async function main(argv: string[]): Promise<void> {
     const speedup = rows[1].requestsPerSec / rows[0].requestsPerSec;
     const efficiency = speedup / workers;
     console.log(`\n${sideBySide(rows)}\n`);
-    console.log(`Speedup (cluster / single): ${speedup.toFixed(2)}x with ${plural(workers, 'worker')}: ${percent(efficiency)} of the ideal ${workers}x\n`);
+    const ideal = `${percent(efficiency)} of the ideal ${workers}x`;
+    console.log(`Speedup (cluster / single): ${speedup.toFixed(2)}x with ${plural(workers, 'worker')}: ${ideal}\n`);
     console.log(chart(rows));
     if (plan.json) writeJson(plan.json, { runtime: runtime(), plan, rows, speedup, efficiency });
     failOnErrors(rows);
