@@ -25,7 +25,9 @@ function jsonOf(file: string) {
   return JSON.parse(readFileSync(file, 'utf8'));
 }
 
-describe('lesson 05: one process against every core, side by side', () => {
+// Each run mostly waits (autocannon ends a measurement on its one-second tick), so the tests run
+// side by side; each starts its own lessons on free ports.
+describe('lesson 05: one process against every core, side by side', { concurrency: true }, () => {
   test('a tiny run measures lesson 01 and lesson 03 the same way and prints them side by side', async (t) => {
     const json = tempFile(t, 'compare.json');
     const args = ['--amount', '100', '--connections', '4', '--workers', '2', '--warmup', '0.1', '--json', json];
@@ -85,9 +87,7 @@ describe('lesson 05: one process against every core, side by side', () => {
   const badArgs: [string, string, string[], RegExp][] = [
     ['compare', compare, ['--workers', '0'], /--workers must be a whole number from 1 to 256, got "0"/],
     ['compare', compare, ['--amount', '5', '--duration', '2'], /not both/],
-    ['compare', compare, ['--path', 'heavy'], /--path must start with \//],
     ['compare', compare, ['--json', '/no/such/folder/out.json'], /--json needs a file in an existing folder/],
-    ['compare', compare, ['--fast'], /Unknown option '--fast'/],
     ['bench', bench, ['--duration', '0'], /--duration must be a number of seconds above 0/],
     ['bench', bench, ['--workers', '1,two'], /--workers must be a whole number from 1 to 256, got "two"/],
   ];
