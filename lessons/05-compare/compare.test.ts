@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { describe, test, type TestContext } from 'node:test';
+import { pidsInGroup, start, waitUntil, type Lesson } from '../../test/harness.ts';
+
+const compare = 'lessons/05-compare/compare.ts';
+const bench = 'scripts/bench.ts';
+
+function tempFile(t: TestContext, name: string): string {
+  const dir = mkdtempSync(join(os.tmpdir(), 'every-core-05-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return join(dir, name);
+}
+
+// compare.ts and bench.ts name every process group they start; none may outlive them.
+async function assertGroupsGone(run: Lesson): Promise<number[]> {
+  const groups = [...run.output().matchAll(/as process group (\d+)/g)].map((match) => Number(match[1]));
+  for (const pgid of groups) await waitUntil(async () => (await pidsInGroup(pgid)).length === 0, `process group ${pgid} to be empty`);
+  return groups;
+}
+
+function jsonOf(file: string) {
+  return JSON.parse(readFileSync(file, 'utf8'));
+}
+
+// Each run mostly waits (autocannon ends a measurement on its one-second tick), so the tests run
+// side by side; each starts its own lessons on free ports.
+describe('lesson 05: one process against every core, side by side', { concurrency: true }, () => {
+  test('a tiny run measures lesson 01 and lesson 03 the same way and prints them side by side', async (t) => {
+    const json = tempFile(t, 'compare.json');
+    const args = ['--amount', '100', '--connections', '4', '--workers', '2', '--warmup', '0.1', '--json', json];
+    const run = await start(t, compare, { ready: false, args });
+    assert.deepEqual(await run.exited, { code: 0, signal: null }, run.output());
+    const out = run.output();
+    assert.match(out, /single \(1 process\) +cluster \(2 workers\)/);
+    for (const figure of ['Total time', 'Requests per second', 'Mean latency', 'p50 latency', 'p99 latency', 'Generator CPU']) {
+      assert.match(out, new RegExp(`${figure} +\\d[^\\n]* +\\d`), `${figure} has a figure for each side`);
+    }
+    assert.match(out, /Requests +100 +100/);
+    assert.match(out, /Errors +0 \(0 timeouts\) +0 \(0 timeouts\)/);
+    assert.match(out, /Speedup \(cluster \/ single\): \d+\.\d\dx with 2 workers/);
+    assert.match(out, /single \(1 process\) +█+ +\d/, 'a bar for lesson 01');
+    assert.match(out, /cluster \(2 workers\) +█+ +\d/, 'a bar for lesson 03');
+    assert.equal((await assertGroupsGone(run)).length, 2);
+
+    const results = jsonOf(json);
+    assert.deepEqual(results.rows.map((row: { name: string }) => row.name), ['single', 'cluster']);
+    for (const row of results.rows) {
+      assert.equal(row.requests, 100);
+      assert.equal(row.errors + row.non2xx, 0, JSON.stringify(row));
+      assert.ok(row.requestsPerSec > 0 && row.generatorCpuPct >= 0, JSON.stringify(row));
+    }
+    assert.equal(results.rows[1].workers, 2);
+    assert.ok(results.speedup > 0 && Number.isFinite(results.speedup), `speedup ${results.speedup}`);
+  });
+
+  test('Ctrl+C in the middle of a run stops every lesson it started', async (t) => {
+    const run = await start(t, compare, { ready: false, args: ['--duration', '1', '--warmup', '0', '--workers', '2'] });
+    await run.waitFor(/cluster \(2 workers\): measuring/);
+    process.kill(run.pid, 'SIGINT');
+    assert.deepEqual(await run.exited, { code: 130, signal: null }, run.output());
+    assert.equal((await assertGroupsGone(run)).length, 2, run.output());
+  });
+
+  test('the benchmark prints the machine, a row per worker count, the bare cluster, and JSON', async (t) => {
+    const json = tempFile(t, 'bench.json');
+    const args = ['--workers', '1', '--amount', '20', '--connections', '2', '--warmup', '0', '--json', json];
+    const run = await start(t, bench, { ready: false, args });
+    assert.deepEqual(await run.exited, { code: 0, signal: null }, run.output());
+    const out = run.output();
+    assert.match(out, /CPU +.+, \d+ CPUs/);
+    assert.match(out, /Node +\d+\.\d+/);
+    assert.match(out, /run +workers +req\/s +p50 +p99 +speedup +efficiency +generator CPU/);
+    assert.match(out, /single +1 +\d+\.\d +\d+ ms +\d+ ms +1\.00x +100% +\d+% +0/);
+    assert.match(out, /cluster +1 +\d+\.\d/);
+    assert.match(out, /bare cluster +1 +\d+\.\d/);
+    assert.match(out, /Lesson 03 against a bare cluster at 1 worker: /);
+    assert.equal((await assertGroupsGone(run)).length, 3);
+    const results = jsonOf(json);
+    assert.deepEqual(results.rows.map((row: { name: string }) => row.name), ['single', 'cluster', 'bare cluster']);
+    assert.equal(results.machine.cpus, os.availableParallelism());
+    for (const row of results.rows) assert.ok(Number.isFinite(row.speedup) && Number.isFinite(row.efficiency), JSON.stringify(row));
+  });
+
+  const badArgs: [string, string, string[], RegExp][] = [
+    ['compare', compare, ['--workers', '0'], /--workers must be a whole number from 1 to 256, got "0"/],
+    ['compare', compare, ['--amount', '5', '--duration', '2'], /not both/],
+    ['compare', compare, ['--json', '/no/such/folder/out.json'], /--json needs a file in an existing folder/],
+    ['bench', bench, ['--duration', '0'], /--duration must be a number of seconds above 0/],
+    ['bench', bench, ['--workers', '1,two'], /--workers must be a whole number from 1 to 256, got "two"/],
+  ];
+  test('bad options print one line and the usage, and exit 2', async (t) => {
+    const runs = await Promise.all(badArgs.map(([, file, args]) => start(t, file, { ready: false, args })));
+    for (const [i, [name, , args, message]] of badArgs.entries()) {
+      assert.deepEqual(await runs[i].exited, { code: 2, signal: null }, `${name} ${args.join(' ')}`);
+      assert.match(runs[i].output(), message);
+      assert.match(runs[i].output(), /Usage: /);
+      assert.doesNotMatch(runs[i].output(), /process group/, 'nothing is started for bad options');
+    }
+  });
+});

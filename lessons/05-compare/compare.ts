@@ -1,0 +1,196 @@
+// Lesson 05: one process against every core, measured the same way, side by side. Starts lesson 01,
+// warms it up, measures it with lesson 02's measure(), stops it; then the same for lesson 03.
+// This process is the load generator; the servers run in their own processes.
+// Run it:  npx tsx lessons/05-compare/compare.ts        (--help lists the options)
+
+import { writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { isBun, launch, type Lesson } from '../../test/harness.ts';
+import { defaults as loadDefaults, measure, type Figures } from '../02-load-test/loadtest.ts';
+import { defaults as clusterDefaults } from '../03-cluster/primary.ts';
+import { exitWithUsage, parse, planDefaults, planOptions, readPlan, workerCount, type Plan } from './options.ts';
+
+export const defaults = {
+  ...planDefaults, // what to request, how many at a time, the warm-up: see options.ts
+  amount: loadDefaults.amount, // the seed's 1200 requests, for each side
+  workers: clusterDefaults.workerCount, // the CPU count
+  chartWidth: 40,
+};
+
+// How to start one kind of server: one row of the comparison (scripts/bench.ts adds more kinds).
+export interface Runner {
+  name: string; // the kind, as the JSON names it: 'single', 'cluster', ...
+  label: string; // the kind and its size, as the tables print it
+  file: string; // what launch() starts, relative to the repository root
+  ready: RegExp; // its own log line that says it is listening
+  workers: number;
+  env?: Record<string, string>;
+}
+
+export const runners = {
+  single: (): Runner => ({
+    name: 'single',
+    label: 'single (1 process)',
+    file: 'lessons/01-single-process/server.ts',
+    ready: /listening on http:/,
+    workers: 1,
+  }),
+  cluster: (workers: number): Runner => ({
+    name: 'cluster',
+    label: `cluster (${plural(workers, 'worker')})`,
+    file: 'lessons/03-cluster/primary.ts',
+    ready: /cluster ready/,
+    workers,
+    env: { WORKERS: String(workers) },
+  }),
+};
+
+export interface Row extends Figures {
+  name: string;
+  label: string;
+  file: string;
+  workers: number;
+  generatorCpuPct: number; // this process's CPU while it measured, in % of one core
+}
+
+const usage = `Usage: npx tsx lessons/05-compare/compare.ts [--amount N | --duration S] [--connections C]
+         [--workers W] [--path P] [--warmup S] [--json FILE]
+
+  --amount N         requests per measurement (default ${defaults.amount}, the seed's run)
+  --duration S       or measure each side for S seconds
+  --connections C    requests at a time (default ${defaults.minConnections}, or ${defaults.connectionsPerWorker} per worker if that is more)
+  --workers W        lesson 03's worker count (default ${defaults.workers}, the CPU count)
+  --path P           what to request (default ${defaults.path}; / is the trivial route)
+  --warmup S         seconds of load before each measurement, not counted (default ${defaults.warmupS}; 0 skips it)
+  --json FILE        also write the results to FILE as JSON`;
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main(process.argv.slice(2));
+
+async function main(argv: string[]): Promise<void> {
+  const { plan, workers } = readArgs(argv);
+  console.log(`Lesson 01 against lesson 03 with ${plural(workers, 'worker')}: ${describePlan(plan)}\n`);
+  try {
+    const rows = [await measureRunner(runners.single(), plan), await measureRunner(runners.cluster(workers), plan)];
+    const speedup = rows[1].requestsPerSec / rows[0].requestsPerSec;
+    const efficiency = speedup / workers;
+    console.log(`\n${sideBySide(rows)}\n`);
+    const ideal = `${percent(efficiency)} of the ideal ${workers}x`;
+    console.log(`Speedup (cluster / single): ${speedup.toFixed(2)}x with ${plural(workers, 'worker')}: ${ideal}\n`);
+    console.log(chart(rows));
+    if (plan.json) writeJson(plan.json, { runtime: runtime(), plan, rows, speedup, efficiency });
+    failOnErrors(rows);
+  } catch (error) {
+    console.error(`compare: ${(error as Error).message}`);
+    process.exitCode = 1;
+  }
+}
+
+// Start one runner, warm it up, measure it, stop it: the same steps for every row. The lesson is
+// stopped whatever happens; a Ctrl+C meanwhile ends this process, and the harness kills the lesson.
+export async function measureRunner(runner: Runner, plan: Plan): Promise<Row> {
+  let lesson: Lesson | undefined;
+  try {
+    lesson = await launch(runner.file, { ready: runner.ready, env: runner.env }, (started) => {
+      lesson = started;
+      progress(`${runner.label}: started ${runner.file} as process group ${started.pid}`);
+    });
+    const url = `${lesson.url}${plan.path}`;
+    if (plan.warmupS > 0) {
+      progress(`${runner.label}: listening on ${lesson.url}, warming up for ${plan.warmupS} s`);
+      await measure({ url, durationS: plan.warmupS, connections: plan.connections });
+    }
+    progress(`${runner.label}: measuring`);
+    const cpuBefore = process.cpuUsage();
+    const figures = await measure({ url, amount: plan.amount, durationS: plan.durationS, connections: plan.connections });
+    const generatorCpuPct = cpuPercent(process.cpuUsage(cpuBefore), figures.totalTimeS);
+    return { name: runner.name, label: runner.label, file: runner.file, workers: runner.workers, ...figures, generatorCpuPct };
+  } finally {
+    await lesson?.stop();
+    if (lesson) progress(`${runner.label}: stopped, process group ${lesson.pid} is empty`);
+  }
+}
+
+// autocannon runs on this process's main thread, so this process's CPU time is the generator's.
+function cpuPercent(used: NodeJS.CpuUsage, seconds: number): number {
+  return seconds > 0 ? (used.user + used.system) / (seconds * 10_000) : 0;
+}
+
+export function sideBySide(rows: Row[]): string {
+  const lines: [string, (row: Row) => string][] = [
+    ['Total time', (row) => `${row.totalTimeS.toFixed(2)} s`],
+    ['Requests per second', (row) => row.requestsPerSec.toFixed(1)],
+    ['Mean latency', (row) => `${row.meanLatencyMs.toFixed(1)} ms`],
+    ['p50 latency', (row) => `${row.p50LatencyMs} ms`],
+    ['p99 latency', (row) => `${row.p99LatencyMs} ms`],
+    ['Requests', (row) => String(row.requests)],
+    ['Errors', (row) => `${row.errors} (${row.timeouts} timeouts)`],
+    ['Non-2xx', (row) => String(row.non2xx)],
+    ['Generator CPU', (row) => `${row.generatorCpuPct.toFixed(0)}% of a core`],
+  ];
+  const header = ['', ...rows.map((row) => row.label)];
+  return columns([header, ...lines.map(([name, value]) => [name, ...rows.map(value)])]);
+}
+
+// Pads every column to its widest cell: the first to the left, the figures to the right.
+export function columns(table: string[][]): string {
+  const widths = table[0].map((_, i) => Math.max(...table.map((cells) => cells[i].length)));
+  const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])));
+  return table.map((cells) => `  ${line(cells).join('   ')}`.trimEnd()).join('\n');
+}
+
+export function chart(rows: Row[]): string {
+  const most = Math.max(...rows.map((row) => row.requestsPerSec), 1e-9);
+  const width = Math.max(...rows.map((row) => row.label.length));
+  const bars = rows.map((row) => {
+    const bar = '█'.repeat(Math.round((defaults.chartWidth * row.requestsPerSec) / most));
+    return `  ${row.label.padEnd(width)}  ${bar.padEnd(defaults.chartWidth)}  ${row.requestsPerSec.toFixed(1)}`;
+  });
+  return ['Requests per second', ...bars].join('\n');
+}
+
+export function describePlan(plan: Plan): string {
+  const amount = plan.durationS === undefined ? `${plan.amount} requests` : `${plan.durationS} s`;
+  const warmup = plan.warmupS > 0 ? `after a ${plan.warmupS} s warm-up` : 'no warm-up';
+  return `GET ${plan.path}, ${amount} each, ${plan.connections} at a time, ${warmup}`;
+}
+
+export function runtime(): string {
+  return isBun ? `bun ${process.versions.bun}` : `node ${process.version}`;
+}
+
+export function writeJson(file: string, results: object): void {
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  progress(`wrote ${file}`);
+}
+
+// A failed request makes the figures meaningless: say so and exit 1, as lesson 02 does.
+export function failOnErrors(rows: Row[]): void {
+  for (const row of rows.filter((r) => r.errors + r.non2xx > 0)) {
+    console.error(`${row.label}: ${row.errors} errors, ${row.non2xx} non-2xx answers`);
+    process.exitCode = 1;
+  }
+}
+
+export function progress(line: string): void {
+  console.error(`  ${line}`);
+}
+
+export function percent(fraction: number): string {
+  return `${(fraction * 100).toFixed(0)}%`;
+}
+
+export function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+function readArgs(argv: string[]): { plan: Plan; workers: number } {
+  const values = parse(argv, { ...planOptions, workers: { type: 'string', short: 'w' } }, usageError);
+  if (values.help) exitWithUsage(usage);
+  const workers = values.workers === undefined ? defaults.workers : workerCount('--workers', values.workers, usageError);
+  return { plan: readPlan(values, workers, { amount: defaults.amount }, usageError), workers };
+}
+
+function usageError(problem: string): never {
+  console.error(`compare: ${problem}\n\n${usage}`);
+  process.exit(2);
+}

@@ -1,0 +1,98 @@
+// The options compare.ts and scripts/bench.ts share, checked the same way: what to request, how
+// much, how many at a time, the warm-up, where the JSON goes. Bad input ends the run with one line.
+
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { defaults as loadDefaults } from '../02-load-test/loadtest.ts';
+import { defaults as clusterDefaults } from '../03-cluster/primary.ts';
+
+export const planDefaults = {
+  path: '/heavy',
+  minConnections: loadDefaults.connections, // the seed's 10 at a time...
+  connectionsPerWorker: 4, // ...or more: a keep-alive connection stays with one worker all run long
+  warmupS: 1, // load before each measurement, not counted: /heavy gets compiled, connections opened
+  maxWorkers: clusterDefaults.maxWorkers,
+};
+
+// The same load for every row.
+export interface Plan {
+  path: string;
+  amount?: number; // either requests per measurement...
+  durationS?: number; // ...or seconds per measurement
+  connections: number;
+  warmupS: number;
+  json?: string;
+}
+
+// For node:util's parseArgs; each script adds its own (--workers, --rounds).
+export const planOptions = {
+  amount: { type: 'string' },
+  duration: { type: 'string' },
+  connections: { type: 'string', short: 'c' },
+  path: { type: 'string' },
+  warmup: { type: 'string' },
+  json: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type PlanValues = { [name in keyof typeof planOptions]?: string | boolean };
+type Fail = (problem: string) => never; // prints the script's usage and exits 2
+
+export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, fail: Fail) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    return fail((error as Error).message);
+  }
+}
+
+// Checks the shared options; `fallback` is the amount or duration when neither is given.
+export function readPlan(values: PlanValues, mostWorkers: number, fallback: { amount?: number; durationS?: number }, fail: Fail): Plan {
+  const { amount, duration, connections, path, warmup, json } = values as Record<string, string | undefined>;
+  if (amount !== undefined && duration !== undefined) return fail('give --amount or --duration, not both');
+  const plan: Plan = {
+    path: path ?? planDefaults.path,
+    ...(amount === undefined && duration === undefined ? fallback : {}),
+    connections: Math.max(planDefaults.minConnections, planDefaults.connectionsPerWorker * mostWorkers),
+    warmupS: warmup === undefined ? planDefaults.warmupS : seconds('--warmup', warmup, 0, fail),
+  };
+  if (amount !== undefined) plan.amount = wholeNumber('--amount', amount, 1e9, fail);
+  if (duration !== undefined) plan.durationS = seconds('--duration', duration, 1e-3, fail);
+  if (connections !== undefined) plan.connections = wholeNumber('--connections', connections, 10_000, fail);
+  if (plan.connections > (plan.amount ?? Infinity)) {
+    fail(`--connections (${plan.connections}) cannot be more than --amount (${plan.amount}): raise --amount or lower --connections`);
+  }
+  if (!/^\/\S*$/.test(plan.path)) fail(`--path must start with / (e.g. /heavy or /heavy?n=1000), got ${JSON.stringify(path)}`);
+  if (json !== undefined) plan.json = jsonFile(json, fail);
+  return plan;
+}
+
+export function wholeNumber(name: string, raw: string, max: number, fail: Fail): number {
+  if (/^[1-9]\d{0,9}$/.test(raw) && Number(raw) <= max) return Number(raw);
+  return fail(`${name} must be a whole number from 1 to ${max}, got ${JSON.stringify(raw)}`);
+}
+
+export function workerCount(name: string, raw: string, fail: Fail): number {
+  return wholeNumber(name, raw, planDefaults.maxWorkers, fail);
+}
+
+function seconds(name: string, raw: string, min: number, fail: Fail): number {
+  const value = Number(raw);
+  if (raw.trim() !== '' && value >= min && value <= 3600) return value;
+  const floor = min === 0 ? 'from 0' : 'above 0';
+  return fail(`${name} must be a number of seconds ${floor} (at most 3600), got ${JSON.stringify(raw)}`);
+}
+
+// Checked before the run, so a long benchmark does not end on an unwritable path.
+function jsonFile(raw: string, fail: Fail): string {
+  const file = resolve(raw);
+  if (raw !== '' && existsSync(dirname(file))) return file;
+  return fail(`--json needs a file in an existing folder, got ${JSON.stringify(raw)}`);
+}
+
+export function exitWithUsage(text: string): never {
+  console.log(text);
+  process.exit(0);
+}
+

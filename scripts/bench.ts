@@ -1,0 +1,204 @@
+// The scaling curve: lesson 01, then lesson 03 at 1, 2, 4, ... workers up to the CPU count, then a
+// bare cluster at the largest count, each started, warmed up and measured as lesson 05 does.
+// Run it:  npm run bench        (npm run bench -- --workers 1,2 --duration 3 --json bench.json)
+
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import { delimiter, join } from 'node:path';
+import { promisify } from 'node:util';
+import { isBun, root } from '../test/harness.ts';
+import {
+  chart, columns, defaults as compareDefaults, describePlan, failOnErrors, measureRunner, percent, plural, progress,
+  runners as lessonRunners, runtime, writeJson, type Row, type Runner,
+} from '../lessons/05-compare/compare.ts';
+import { exitWithUsage, parse, planOptions, readPlan, wholeNumber, workerCount, type Plan } from '../lessons/05-compare/options.ts';
+
+const defaults = {
+  durationS: 5, // per row: long enough for the req/s to settle
+  workerCounts: doublingUpTo(os.availableParallelism()), // 1, 2, 4, ... and the CPU count
+  rounds: 1,
+  maxRounds: 20,
+  bareMarginPct: 5, // the target: lesson 03 within 5% of a bare cluster
+};
+
+// ── The runners: how each row's server starts. ──────────────────────────────────────────────────
+// To add a row kind, add a runner here and its rows in plan() below. Lesson 06 adds pm2 here
+// (e.g. pm2: (workers) => ({ name: 'pm2', label: `pm2 (${workers} workers)`, file: ..., ready: ...,
+// workers, env: { WORKERS: String(workers) } })). Rows for Bun: run this script with Bun
+// (`bun scripts/bench.ts`: launch() starts every lesson with the runtime it runs on), or give
+// launch() a runtime option and add a 'cluster on Bun' runner here.
+const runners = {
+  ...lessonRunners,
+  bare: (workers: number): Runner => ({
+    name: 'bare cluster',
+    label: `bare cluster (${plural(workers, 'worker')})`,
+    file: 'scripts/bare-cluster.ts',
+    ready: /bare cluster ready/,
+    workers,
+    env: { WORKERS: String(workers) },
+  }),
+};
+
+function plan(workerCounts: number[]): Runner[] {
+  const most = Math.max(...workerCounts);
+  return [runners.single(), ...workerCounts.map((count) => runners.cluster(count)), runners.bare(most)];
+}
+// ─────────────────────────────────────────────────────────────────────────────────────────────────
+
+interface BenchRow extends Row {
+  speedup: number; // requests per second over the single process's
+  efficiency: number; // speedup per worker: 1 is perfect scaling
+  roundsRequestsPerSec: number[]; // every round's figure; the row is the median round
+}
+
+const usage = `Usage: npm run bench -- [--workers 1,2,4] [--duration S | --amount N] [--connections C]
+         [--path P] [--warmup S] [--rounds R] [--json FILE]
+
+  --workers LIST     lesson 03's worker counts, comma-separated (default ${defaults.workerCounts.join(',')}: doubling up to the CPU count)
+  --duration S       seconds per row (default ${defaults.durationS})
+  --amount N         or N requests per row
+  --connections C    requests at a time (default ${compareDefaults.minConnections}, or ${compareDefaults.connectionsPerWorker} per worker of the largest count if that is more)
+  --path P           what to request (default ${compareDefaults.path}; / is the trivial route)
+  --warmup S         seconds of load before each row, not counted (default ${compareDefaults.warmupS}; 0 skips it)
+  --rounds R         measure every row R times, interleaved, and keep each row's median (default ${defaults.rounds})
+  --json FILE        also write the machine and every row to FILE as JSON`;
+
+const options = readArgs(process.argv.slice(2));
+try {
+  await main(options);
+} catch (error) {
+  console.error(`bench: ${(error as Error).message}`);
+  process.exitCode = 1;
+}
+
+async function main({ load, workerCounts, rounds }: { load: Plan; workerCounts: number[]; rounds: number }): Promise<void> {
+  const host = await machine();
+  console.log(describeMachine(host));
+  console.log(`Load: ${describePlan(load)}${rounds > 1 ? `; median of ${rounds} rounds` : ''}\n`);
+  const runs = plan(workerCounts);
+  const measured: Row[][] = runs.map(() => []);
+  // Every round measures every row, in turn forwards and backwards, so that a busy moment on the
+  // machine, or one that grows busier, does not always land on the same rows.
+  for (let round = 1; round <= rounds; round++) {
+    if (rounds > 1) progress(`round ${round} of ${rounds}`);
+    const order = [...runs.keys()];
+    if (round % 2 === 0) order.reverse();
+    for (const i of order) measured[i].push(await measureRunner(runs[i], load));
+  }
+  const rows = scale(measured.map(median));
+  console.log(`\n${table(rows, rounds)}\n\n${chart(rows)}\n\n${againstBare(rows)}`);
+  if (load.json) writeJson(load.json, { machine: host, plan: load, rounds, rows });
+  failOnErrors(rows);
+}
+
+function median(rounds: Row[]): Row & { roundsRequestsPerSec: number[] } {
+  const sorted = [...rounds].sort((a, b) => a.requestsPerSec - b.requestsPerSec);
+  return { ...sorted[Math.floor((sorted.length - 1) / 2)], roundsRequestsPerSec: rounds.map((row) => row.requestsPerSec) };
+}
+
+function scale(rows: (Row & { roundsRequestsPerSec: number[] })[]): BenchRow[] {
+  const single = rows.find((row) => row.name === 'single')!.requestsPerSec;
+  return rows.map((row) => {
+    const speedup = row.requestsPerSec / single;
+    return { ...row, speedup, efficiency: speedup / row.workers };
+  });
+}
+
+function table(rows: BenchRow[], rounds: number): string {
+  const header = ['run', 'workers', 'req/s', 'p50', 'p99', 'speedup', 'efficiency', 'generator CPU', 'errors'];
+  const cells = rows.map((row) => [
+    row.name,
+    String(row.workers),
+    row.requestsPerSec.toFixed(1),
+    `${row.p50LatencyMs} ms`,
+    `${row.p99LatencyMs} ms`,
+    `${row.speedup.toFixed(2)}x`,
+    percent(row.efficiency),
+    percent(row.generatorCpuPct / 100),
+    String(row.errors + row.non2xx),
+  ]);
+  if (rounds === 1) return columns([header, ...cells]);
+  const spread = rows.map((row) => row.roundsRequestsPerSec.map((rps) => rps.toFixed(0)).join(' '));
+  return columns([[...header, 'req/s by round'], ...cells.map((line, i) => [...line, spread[i]])]);
+}
+
+// The target: lesson 03's bookkeeping (respawns, graceful stop) costs no throughput.
+function againstBare(rows: BenchRow[]): string {
+  const bare = rows.find((row) => row.name === 'bare cluster')!;
+  const lesson = rows.find((row) => row.name === 'cluster' && row.workers === bare.workers);
+  if (!lesson) return `No lesson 03 row at ${plural(bare.workers, 'worker')} to hold against the bare cluster.`;
+  const differencePct = (lesson.requestsPerSec / bare.requestsPerSec - 1) * 100;
+  const verdict = differencePct >= -defaults.bareMarginPct ? 'met' : 'NOT met';
+  return (
+    `Lesson 03 against a bare cluster at ${plural(bare.workers, 'worker')}: ${lesson.requestsPerSec.toFixed(1)} vs ` +
+    `${bare.requestsPerSec.toFixed(1)} req/s, ${differencePct >= 0 ? '+' : ''}${differencePct.toFixed(1)}% ` +
+    `(target: at most ${defaults.bareMarginPct}% below; ${verdict})`
+  );
+}
+
+async function machine() {
+  return {
+    cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
+    cpus: os.availableParallelism(),
+    memoryGiB: Number((os.totalmem() / 2 ** 30).toFixed(1)),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    runtime: runtime(), // what runs the lessons: launch() uses this script's own runtime
+    node: process.versions.node,
+    bun: await bunVersion(),
+    loadAverage: os.loadavg().map((load) => Number(load.toFixed(2))),
+  };
+}
+
+function describeMachine(host: Awaited<ReturnType<typeof machine>>): string {
+  return [
+    'Machine',
+    `  CPU           ${host.cpuModel}, ${host.cpus} CPUs`,
+    `  Memory        ${host.memoryGiB} GiB`,
+    `  OS            ${host.os}`,
+    `  Node          ${host.node}${isBun ? " (Bun's Node compatibility)" : ''}`,
+    `  Bun           ${host.bun ?? 'none found (on PATH or in node_modules/.bin)'}`,
+    `  Lessons run   on ${host.runtime}`,
+    `  Load average  ${host.loadAverage.join(' ')} (near 0 on a quiet machine; above that, expect noisy figures)`,
+    '',
+  ].join('\n');
+}
+
+// Bun is optional: a bun binary on PATH or in node_modules/.bin, if there is one.
+async function bunVersion(): Promise<string | null> {
+  if (isBun) return process.versions.bun ?? null;
+  const places = [join(root, 'node_modules', '.bin'), ...(process.env.PATH ?? '').split(delimiter)];
+  const binary = places.map((dir) => join(dir, 'bun')).find((file) => existsSync(file));
+  if (!binary) return null;
+  try {
+    const { stdout } = await promisify(execFile)(binary, ['--version'], { timeout: 10_000 });
+    return `${stdout.trim()} (${binary})`;
+  } catch {
+    return `unknown version (${binary} --version failed)`;
+  }
+}
+
+function readArgs(argv: string[]) {
+  const values = parse(argv, { ...planOptions, workers: { type: 'string', short: 'w' }, rounds: { type: 'string' } }, usageError);
+  if (values.help) exitWithUsage(usage);
+  const workerCounts = values.workers === undefined ? defaults.workerCounts : readWorkerCounts(values.workers);
+  const rounds = values.rounds === undefined ? defaults.rounds : wholeNumber('--rounds', values.rounds, defaults.maxRounds, usageError);
+  const load = readPlan(values, Math.max(...workerCounts), { durationS: defaults.durationS }, usageError);
+  return { load, workerCounts, rounds };
+}
+
+function readWorkerCounts(raw: string): number[] {
+  const counts = raw.split(',').map((part) => workerCount('--workers', part.trim(), usageError));
+  return [...new Set(counts)].sort((a, b) => a - b);
+}
+
+function doublingUpTo(cpus: number): number[] {
+  const counts = [];
+  for (let count = 1; count < cpus; count *= 2) counts.push(count);
+  return [...counts, cpus];
+}
+
+function usageError(problem: string): never {
+  console.error(`bench: ${problem}\n\n${usage}`);
+  process.exit(2);
+}
