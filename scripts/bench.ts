@@ -1,18 +1,20 @@
 // The scaling curve: lesson 01, then lesson 03 at 1, 2, 4, ... workers up to the CPU count, then a
-// bare cluster at the largest count, each started, warmed up and measured as lesson 05 does.
-// Run it:  npm run bench        (npm run bench -- --workers 1,2 --duration 3 --json bench.json)
+// bare cluster at the largest count (and, asked for, pm2 and Bun), each started, warmed up and
+// measured as lesson 05 does.
+// Run it:  npm run bench        (npm run bench -- --rounds 3 --pm2 --bun --json bench.json)
 
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
-import { isBun, root } from '../test/harness.ts';
+import { freePort, isBun, root } from '../test/harness.ts';
 import {
   chart, columns, defaults as compareDefaults, describePlan, failOnErrors, measureRunner, percent, plural, progress,
   runners as lessonRunners, runtime, writeJson, type Row, type Runner,
 } from '../lessons/05-compare/compare.ts';
 import { exitWithUsage, parse, planOptions, readPlan, wholeNumber, workerCount, type Plan } from '../lessons/05-compare/options.ts';
+import { ecosystem, startEcosystem } from '../lessons/06-pm2/pm2-home.ts';
 
 const defaults = {
   durationS: 5, // per row: long enough for the req/s to settle
@@ -23,13 +25,27 @@ const defaults = {
 };
 
 // ── The runners: how each row's server starts. ──────────────────────────────────────────────────
-// To add a row kind, add a runner here and its rows in plan() below. Lesson 06 adds pm2 here
-// (e.g. pm2: (workers) => ({ name: 'pm2', label: `pm2 (${workers} workers)`, file: ..., ready: ...,
-// workers, env: { WORKERS: String(workers) } })). Rows for Bun: run this script with Bun
-// (`bun scripts/bench.ts`: launch() starts every lesson with the runtime it runs on), or give
-// launch() a runtime option and add a 'cluster on Bun' runner here.
+// To add a row kind, add a runner here and its rows in plan() below.
 const runners = {
   ...lessonRunners,
+  pm2: (): Runner => ({
+    name: 'pm2',
+    label: `pm2 cluster_app (${plural(os.availableParallelism(), 'worker')})`, // its ecosystem file says: every CPU
+    file: ecosystem,
+    ready: /online/,
+    workers: os.availableParallelism(),
+    start: async () => {
+      const pm2 = await startEcosystem(await freePort());
+      return { url: pm2.url, stop: pm2.destroy };
+    },
+  }),
+  singleOnBun: (bun: string): Runner => ({ ...lessonRunners.single(), name: 'single on Bun', label: 'single on Bun (1 process)', bun }),
+  clusterOnBun: (workers: number, bun: string): Runner => ({
+    ...lessonRunners.cluster(workers),
+    name: 'cluster on Bun',
+    label: `cluster on Bun (${plural(workers, 'worker')})`,
+    bun,
+  }),
   bare: (workers: number): Runner => ({
     name: 'bare cluster',
     label: `bare cluster (${plural(workers, 'worker')})`,
@@ -40,9 +56,17 @@ const runners = {
   }),
 };
 
-function plan(workerCounts: number[]): Runner[] {
+function plan(workerCounts: number[], extra: { pm2: boolean; bun?: string }): Runner[] {
   const most = Math.max(...workerCounts);
-  return [runners.single(), ...workerCounts.map((count) => runners.cluster(count)), runners.bare(most)];
+  const rows = [runners.single(), ...workerCounts.map((count) => runners.cluster(count)), runners.bare(most)];
+  if (extra.pm2) rows.push(runners.pm2());
+  if (extra.bun) rows.push(runners.singleOnBun(extra.bun), runners.clusterOnBun(most, extra.bun));
+  return rows;
+}
+
+// Each row's speedup is over the single process on its own runtime: Bun's /heavy loop is faster.
+function baselineOf(row: Row): string {
+  return row.name.endsWith('on Bun') ? 'single on Bun' : 'single';
 }
 // ─────────────────────────────────────────────────────────────────────────────────────────────────
 
@@ -53,7 +77,7 @@ interface BenchRow extends Row {
 }
 
 const usage = `Usage: npm run bench -- [--workers 1,2,4] [--duration S | --amount N] [--connections C]
-         [--path P] [--warmup S] [--rounds R] [--json FILE]
+         [--path P] [--warmup S] [--rounds R] [--pm2] [--bun] [--json FILE]
 
   --workers LIST     lesson 03's worker counts, comma-separated (default ${defaults.workerCounts.join(',')}: doubling up to the CPU count)
   --duration S       seconds per row (default ${defaults.durationS})
@@ -62,6 +86,8 @@ const usage = `Usage: npm run bench -- [--workers 1,2,4] [--duration S | --amoun
   --path P           what to request (default ${compareDefaults.path}; / is the trivial route)
   --warmup S         seconds of load before each row, not counted (default ${compareDefaults.warmupS}; 0 skips it)
   --rounds R         measure every row R times, interleaved, and keep each row's median (default ${defaults.rounds})
+  --pm2              add a row for lesson 06's pm2 cluster_app (one worker per CPU; Node only)
+  --bun              add rows for lesson 01 and lesson 03 on Bun ${bunPin()}, fetched by npx as npm run test:bun does
   --json FILE        also write the machine and every row to FILE as JSON`;
 
 const options = readArgs(process.argv.slice(2));
@@ -72,11 +98,12 @@ try {
   process.exitCode = 1;
 }
 
-async function main({ load, workerCounts, rounds }: { load: Plan; workerCounts: number[]; rounds: number }): Promise<void> {
-  const host = await machine();
+async function main({ load, workerCounts, rounds, pm2, bun }: ReturnType<typeof readArgs>): Promise<void> {
+  const bunPath = bun ? await fetchBun() : undefined;
+  const host = await machine(bunPath);
   console.log(describeMachine(host));
   console.log(`Load: ${describePlan(load)}${rounds > 1 ? `; median of ${rounds} rounds` : ''}\n`);
-  const runs = plan(workerCounts);
+  const runs = plan(workerCounts, { pm2, bun: bunPath });
   const measured: Row[][] = runs.map(() => []);
   // Every round measures every row, in turn forwards and backwards, so that a busy moment on the
   // machine, or one that grows busier, does not always land on the same rows.
@@ -98,15 +125,15 @@ function median(rounds: Row[]): Row & { roundsRequestsPerSec: number[] } {
 }
 
 function scale(rows: (Row & { roundsRequestsPerSec: number[] })[]): BenchRow[] {
-  const single = rows.find((row) => row.name === 'single')!.requestsPerSec;
   return rows.map((row) => {
-    const speedup = row.requestsPerSec / single;
+    const speedup = row.requestsPerSec / rows.find((other) => other.name === baselineOf(row))!.requestsPerSec;
     return { ...row, speedup, efficiency: speedup / row.workers };
   });
 }
 
 function table(rows: BenchRow[], rounds: number): string {
   const header = ['run', 'workers', 'req/s', 'p50', 'p99', 'speedup', 'efficiency', 'generator CPU', 'errors'];
+  // speedup: over the single process on the same runtime (Node, or Bun for the Bun rows)
   const cells = rows.map((row) => [
     row.name,
     String(row.workers),
@@ -137,7 +164,7 @@ function againstBare(rows: BenchRow[]): string {
   );
 }
 
-async function machine() {
+async function machine(bunPath?: string) {
   return {
     cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
     cpus: os.availableParallelism(),
@@ -145,7 +172,7 @@ async function machine() {
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     runtime: runtime(), // what runs the lessons: launch() uses this script's own runtime
     node: process.versions.node,
-    bun: await bunVersion(),
+    bun: await bunVersion(bunPath),
     loadAverage: os.loadavg().map((load) => Number(load.toFixed(2))),
   };
 }
@@ -164,11 +191,11 @@ function describeMachine(host: Awaited<ReturnType<typeof machine>>): string {
   ].join('\n');
 }
 
-// Bun is optional: a bun binary on PATH or in node_modules/.bin, if there is one.
-async function bunVersion(): Promise<string | null> {
+// Bun is optional: the one --bun fetched, else a bun binary on PATH or in node_modules/.bin, if any.
+async function bunVersion(bunPath?: string): Promise<string | null> {
   if (isBun) return process.versions.bun ?? null;
   const places = [join(root, 'node_modules', '.bin'), ...(process.env.PATH ?? '').split(delimiter)];
-  const binary = places.map((dir) => join(dir, 'bun')).find((file) => existsSync(file));
+  const binary = bunPath ?? places.map((dir) => join(dir, 'bun')).find((file) => existsSync(file));
   if (!binary) return null;
   try {
     const { stdout } = await promisify(execFile)(binary, ['--version'], { timeout: 10_000 });
@@ -178,13 +205,27 @@ async function bunVersion(): Promise<string | null> {
   }
 }
 
+// The Bun the kit pins in package.json (config.bun), where npx keeps it: the same one npm run test:bun runs.
+async function fetchBun(): Promise<string> {
+  progress(`fetching Bun ${bunPin()} with npx (once; then it comes from npm's cache)`);
+  const args = ['--yes', `bun@${bunPin()}`, '-e', 'console.log(process.execPath)'];
+  const { stdout } = await promisify(execFile)('npx', args, { cwd: root, timeout: 300_000 });
+  return stdout.trim().split('\n').at(-1)!;
+}
+
+function bunPin(): string {
+  return JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).config.bun;
+}
+
 function readArgs(argv: string[]) {
-  const values = parse(argv, { ...planOptions, workers: { type: 'string', short: 'w' }, rounds: { type: 'string' } }, usageError);
+  const extraRows = { pm2: { type: 'boolean' }, bun: { type: 'boolean' } } as const;
+  const values = parse(argv, { ...planOptions, workers: { type: 'string', short: 'w' }, rounds: { type: 'string' }, ...extraRows }, usageError);
   if (values.help) exitWithUsage(usage);
+  if (isBun && (values.pm2 || values.bun)) usageError('--pm2 and --bun add rows to a run on Node: run npm run bench, not bun');
   const workerCounts = values.workers === undefined ? defaults.workerCounts : readWorkerCounts(values.workers);
   const rounds = values.rounds === undefined ? defaults.rounds : wholeNumber('--rounds', values.rounds, defaults.maxRounds, usageError);
   const load = readPlan(values, Math.max(...workerCounts), { durationS: defaults.durationS }, usageError);
-  return { load, workerCounts, rounds };
+  return { load, workerCounts, rounds, pm2: values.pm2 === true, bun: values.bun === true };
 }
 
 function readWorkerCounts(raw: string): number[] {

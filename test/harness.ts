@@ -24,6 +24,7 @@ export interface StartOptions {
   env?: Record<string, string>;
   args?: string[];
   port?: number; // default: a free one
+  bun?: string; // run the lesson with this Bun executable instead of the current runtime
 }
 
 export interface Exit {
@@ -60,7 +61,8 @@ export function start(t: TestContext, file: string, options: StartOptions): Prom
 // `onSpawn` runs before the first wait, so cleanup is in place even if the lesson never gets ready.
 export async function launch(file: string, options: StartOptions, onSpawn?: (lesson: Lesson) => void): Promise<Lesson> {
   const port = options.port ?? (await freePort());
-  const child = spawn(process.execPath, [...runtimeArgs(), file, ...(options.args ?? [])], {
+  const [command, ...runtime] = options.bun ? [options.bun] : [process.execPath, ...runtimeArgs()];
+  const child = spawn(command, [...runtime, file, ...(options.args ?? [])], {
     cwd: root,
     env: childEnv({ PORT: String(port), ...options.env }),
     detached: true,

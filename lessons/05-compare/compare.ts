@@ -25,6 +25,14 @@ export interface Runner {
   ready: RegExp; // its own log line that says it is listening
   workers: number;
   env?: Record<string, string>;
+  bun?: string; // a Bun executable to run it with, instead of this process's runtime
+  start?: () => Promise<Server>; // for a server that is not one lesson file (pm2's daemon)
+}
+
+// What measureRunner needs of a started server: a Lesson from launch() is one.
+export interface Server {
+  url: string;
+  stop(): Promise<void>;
 }
 
 export const runners = {
@@ -88,15 +96,12 @@ async function main(argv: string[]): Promise<void> {
 // Start one runner, warm it up, measure it, stop it: the same steps for every row. The lesson is
 // stopped whatever happens; a Ctrl+C meanwhile ends this process, and the harness kills the lesson.
 export async function measureRunner(runner: Runner, plan: Plan): Promise<Row> {
-  let lesson: Lesson | undefined;
+  let server: Server | undefined;
   try {
-    lesson = await launch(runner.file, { ready: runner.ready, env: runner.env }, (started) => {
-      lesson = started;
-      progress(`${runner.label}: started ${runner.file} as process group ${started.pid}`);
-    });
-    const url = `${lesson.url}${plan.path}`;
+    server = runner.start ? await runner.start() : await launchRunner(runner, (started) => (server = started));
+    const url = `${server.url}${plan.path}`;
     if (plan.warmupS > 0) {
-      progress(`${runner.label}: listening on ${lesson.url}, warming up for ${plan.warmupS} s`);
+      progress(`${runner.label}: listening on ${server.url}, warming up for ${plan.warmupS} s`);
       await measure({ url, durationS: plan.warmupS, connections: plan.connections });
     }
     progress(`${runner.label}: measuring`);
@@ -105,9 +110,17 @@ export async function measureRunner(runner: Runner, plan: Plan): Promise<Row> {
     const generatorCpuPct = cpuPercent(process.cpuUsage(cpuBefore), figures.totalTimeS);
     return { name: runner.name, label: runner.label, file: runner.file, workers: runner.workers, ...figures, generatorCpuPct };
   } finally {
-    await lesson?.stop();
-    if (lesson) progress(`${runner.label}: stopped, process group ${lesson.pid} is empty`);
+    await server?.stop();
+    const group = server && 'pid' in server ? `, process group ${server.pid} is empty` : '';
+    if (server) progress(`${runner.label}: stopped${group}`);
   }
+}
+
+function launchRunner(runner: Runner, onSpawn: (lesson: Lesson) => void): Promise<Lesson> {
+  return launch(runner.file, { ready: runner.ready, env: runner.env, bun: runner.bun }, (started) => {
+    onSpawn(started);
+    progress(`${runner.label}: started ${runner.file} as process group ${started.pid}`);
+  });
 }
 
 // autocannon runs on this process's main thread, so this process's CPU time is the generator's.

@@ -7,7 +7,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { freePort, isBun, launch } from '../../test/harness.ts';
 import { defaults as load, measure, type Figures } from '../02-load-test/loadtest.ts';
-import { ecosystem, pm2Home } from './pm2-home.ts';
+import { startEcosystem } from './pm2-home.ts';
 
 const defaults = {
   amount: load.amount, // per measured run: lesson 02's seed run, 1200 requests...
@@ -41,15 +41,14 @@ try {
 
 async function startBoth(): Promise<Contender[]> {
   const cluster = await launch('lessons/03-cluster/primary.ts', { ready: /cluster ready/ });
-  const pm2 = pm2Home(await freePort());
-  const stopPm2 = () => pm2.destroy();
+  let pm2;
   try {
-    await pm2.run('start', ecosystem);
-    await pm2.waitOnline(os.availableParallelism());
+    pm2 = await startEcosystem(await freePort());
   } catch (error) {
-    await Promise.all([cluster.stop(), stopPm2()]);
+    await cluster.stop();
     throw error;
   }
+  const stopPm2 = () => pm2.destroy();
   return [
     { name: 'lesson 03 cluster', url: cluster.url + defaults.path, runs: [], stop: cluster.stop },
     { name: 'pm2 cluster_app', url: pm2.url + defaults.path, runs: [], stop: stopPm2 },

@@ -91,6 +91,19 @@ export function pm2Home(port: number, extraEnv: Record<string, string> = {}) {
   return { home, port, url: `http://127.0.0.1:${port}`, run, list, waitOnline, daemonPid, destroy };
 }
 
+// The ecosystem file's cluster_app in a home of its own, online on every CPU; destroyed if it fails.
+export async function startEcosystem(port: number): Promise<Pm2> {
+  const pm2 = pm2Home(port);
+  try {
+    await pm2.run('start', ecosystem);
+    await pm2.waitOnline(os.availableParallelism());
+    return pm2;
+  } catch (error) {
+    await pm2.destroy();
+    throw error;
+  }
+}
+
 function hasListened(app: App): boolean {
   const log = existsSync(app.pm2_env.pm_out_log_path) ? readFileSync(app.pm2_env.pm_out_log_path, 'utf8') : '';
   return log.includes(`[pid ${app.pid}] listening on`);
