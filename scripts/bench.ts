@@ -13,7 +13,8 @@ import {
   chart, columns, defaults as compareDefaults, describePlan, failOnErrors, measureRunner, percent, plural, progress,
   runners as lessonRunners, runtime, writeJson, type Row, type Runner,
 } from '../lessons/05-compare/compare.ts';
-import { exitWithUsage, parse, planOptions, readPlan, wholeNumber, workerCount, type Plan } from '../lessons/05-compare/options.ts';
+import { exitWithUsage, parse, planOptions, readPlan, workerCount, type Plan } from '../lessons/05-compare/options.ts';
+import { wholeNumber } from '../lessons/02-load-test/loadtest.ts';
 import { ecosystem, startEcosystem } from '../lessons/06-pm2/pm2-home.ts';
 
 const defaults = {
@@ -223,7 +224,7 @@ function readArgs(argv: string[]) {
   if (values.help) exitWithUsage(usage);
   if (isBun && (values.pm2 || values.bun)) usageError('--pm2 and --bun add rows to a run on Node: run npm run bench, not bun');
   const workerCounts = values.workers === undefined ? defaults.workerCounts : readWorkerCounts(values.workers);
-  const rounds = values.rounds === undefined ? defaults.rounds : wholeNumber('--rounds', values.rounds, defaults.maxRounds, usageError);
+  const rounds = values.rounds === undefined ? defaults.rounds : wholeNumber('--rounds', values.rounds, usageError, defaults.maxRounds);
   const load = readPlan(values, Math.max(...workerCounts), { durationS: defaults.durationS }, usageError);
   return { load, workerCounts, rounds, pm2: values.pm2 === true, bun: values.bun === true };
 }

@@ -10,6 +10,9 @@ export const defaults = {
   amount: 1200, // the seed's run: 1200 requests...
   connections: 10, // ...10 at a time
   timeoutS: 10, // a request unanswered this long counts as an error
+  maxAmount: 1_000_000_000, // bounds on what the options accept: beyond them is a typo
+  maxConnections: 10_000,
+  maxSeconds: 3600,
 };
 
 export interface Load {
@@ -126,9 +129,9 @@ function readArgs(argv: string[]): Load {
   if (positionals.length !== 1) return usageError(`expected one URL, got ${positionals.length}`);
   const url = readUrl(positionals[0]);
   if (values.amount !== undefined && values.duration !== undefined) return usageError('give --amount or --duration, not both');
-  const connections = values.connections === undefined ? defaults.connections : wholeNumber('--connections', values.connections);
-  const durationS = values.duration === undefined ? undefined : seconds('--duration', values.duration);
-  const amount = values.amount === undefined ? undefined : wholeNumber('--amount', values.amount);
+  const connections = values.connections === undefined ? defaults.connections : wholeNumber('--connections', values.connections, usageError, defaults.maxConnections);
+  const durationS = values.duration === undefined ? undefined : seconds('--duration', values.duration, usageError);
+  const amount = values.amount === undefined ? undefined : wholeNumber('--amount', values.amount, usageError);
   if (connections > (amount ?? Infinity)) return usageError(`--connections (${connections}) cannot be more than --amount (${amount})`);
   return { url, amount, durationS, connections };
 }
@@ -139,15 +142,21 @@ function readUrl(raw: string): string {
   return usageError(`expected an http:// URL, got ${JSON.stringify(raw)}`);
 }
 
-function wholeNumber(name: string, raw: string): number {
-  if (/^[1-9]\d{0,8}$/.test(raw)) return Number(raw);
-  return usageError(`${name} must be a whole number from 1 up, got ${JSON.stringify(raw)}`);
+// The option checks every later script reuses, so that all of them word a bad value the same way.
+// `fail` prints the script's own usage and exits 2.
+export type Fail = (problem: string) => never;
+
+export function wholeNumber(name: string, raw: string, fail: Fail, max = defaults.maxAmount): number {
+  if (/^[1-9]\d{0,9}$/.test(raw) && Number(raw) <= max) return Number(raw);
+  return fail(`${name} must be a whole number from 1 to ${max}, got ${JSON.stringify(raw)}`);
 }
 
-function seconds(name: string, raw: string): number {
+export function seconds(name: string, raw: string, fail: Fail, { allowZero = false } = {}): number {
   const value = Number(raw);
-  if (raw.trim() !== '' && Number.isFinite(value) && value > 0 && value <= 3600) return value;
-  return usageError(`${name} must be a number of seconds above 0 (at most 3600), got ${JSON.stringify(raw)}`);
+  const isInRange = (allowZero ? value >= 0 : value > 0) && value <= defaults.maxSeconds;
+  if (raw.trim() !== '' && isInRange) return value;
+  const floor = allowZero ? 'from 0' : 'above 0';
+  return fail(`${name} must be a number of seconds ${floor} (at most ${defaults.maxSeconds}), got ${JSON.stringify(raw)}`);
 }
 
 function usageError(problem: string): never {

@@ -7,6 +7,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { wholeNumber } from '../02-load-test/loadtest.ts';
 
 export const defaults = {
   url: 'http://127.0.0.1:3000/',
@@ -157,8 +158,8 @@ function readArgs(argv: string[]): Run {
   const { values, positionals } = parsed;
   if (positionals.length > 1) return usageError(`expected at most one URL, got ${positionals.length}: ${positionals.join(' ')}`);
   const url = readUrl(positionals[0] ?? defaults.url);
-  const requests = wholeNumber('--requests', values.requests, defaults.requests, defaults.maxRequests);
-  const concurrency = wholeNumber('--concurrency', values.concurrency, defaults.concurrency, defaults.maxConcurrency);
+  const requests = values.requests === undefined ? defaults.requests : wholeNumber('--requests', values.requests, usageError, defaults.maxRequests);
+  const concurrency = values.concurrency === undefined ? defaults.concurrency : wholeNumber('--concurrency', values.concurrency, usageError, defaults.maxConcurrency);
   if (concurrency > requests) return usageError(`--concurrency (${concurrency}) cannot be more than --requests (${requests})`);
   return { url, requests, concurrency, keepAlive: values['keep-alive'] };
 }
@@ -167,12 +168,6 @@ function readUrl(raw: string): string {
   const url = URL.canParse(raw) ? new URL(raw) : null;
   if (url?.protocol === 'http:') return url.href;
   return usageError(`expected an http:// URL, got ${JSON.stringify(raw)}`);
-}
-
-function wholeNumber(name: string, raw: string | undefined, fallback: number, max: number): number {
-  if (raw === undefined) return fallback;
-  if (/^[1-9]\d{0,8}$/.test(raw) && Number(raw) <= max) return Number(raw);
-  return usageError(`${name} must be a whole number from 1 to ${max}, got ${JSON.stringify(raw)}`);
 }
 
 function usageError(problem: string): never {

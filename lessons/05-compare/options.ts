@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { defaults as loadDefaults } from '../02-load-test/loadtest.ts';
+import { defaults as loadDefaults, seconds, wholeNumber, type Fail } from '../02-load-test/loadtest.ts';
 import { defaults as clusterDefaults } from '../03-cluster/primary.ts';
 
 export const planDefaults = {
@@ -37,7 +37,6 @@ export const planOptions = {
 } as const;
 
 type PlanValues = { [name in keyof typeof planOptions]?: string | boolean };
-type Fail = (problem: string) => never; // prints the script's usage and exits 2
 
 export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, fail: Fail) {
   try {
@@ -55,11 +54,11 @@ export function readPlan(values: PlanValues, mostWorkers: number, fallback: { am
     path: path ?? planDefaults.path,
     ...(amount === undefined && duration === undefined ? fallback : {}),
     connections: Math.max(planDefaults.minConnections, planDefaults.connectionsPerWorker * mostWorkers),
-    warmupS: warmup === undefined ? planDefaults.warmupS : seconds('--warmup', warmup, 0, fail),
+    warmupS: warmup === undefined ? planDefaults.warmupS : seconds('--warmup', warmup, fail, { allowZero: true }),
   };
-  if (amount !== undefined) plan.amount = wholeNumber('--amount', amount, 1e9, fail);
-  if (duration !== undefined) plan.durationS = seconds('--duration', duration, 1e-3, fail);
-  if (connections !== undefined) plan.connections = wholeNumber('--connections', connections, 10_000, fail);
+  if (amount !== undefined) plan.amount = wholeNumber('--amount', amount, fail);
+  if (duration !== undefined) plan.durationS = seconds('--duration', duration, fail);
+  if (connections !== undefined) plan.connections = wholeNumber('--connections', connections, fail, loadDefaults.maxConnections);
   if (plan.connections > (plan.amount ?? Infinity)) {
     fail(`--connections (${plan.connections}) cannot be more than --amount (${plan.amount}): raise --amount or lower --connections`);
   }
@@ -68,20 +67,8 @@ export function readPlan(values: PlanValues, mostWorkers: number, fallback: { am
   return plan;
 }
 
-export function wholeNumber(name: string, raw: string, max: number, fail: Fail): number {
-  if (/^[1-9]\d{0,9}$/.test(raw) && Number(raw) <= max) return Number(raw);
-  return fail(`${name} must be a whole number from 1 to ${max}, got ${JSON.stringify(raw)}`);
-}
-
 export function workerCount(name: string, raw: string, fail: Fail): number {
-  return wholeNumber(name, raw, planDefaults.maxWorkers, fail);
-}
-
-function seconds(name: string, raw: string, min: number, fail: Fail): number {
-  const value = Number(raw);
-  if (raw.trim() !== '' && value >= min && value <= 3600) return value;
-  const floor = min === 0 ? 'from 0' : 'above 0';
-  return fail(`${name} must be a number of seconds ${floor} (at most 3600), got ${JSON.stringify(raw)}`);
+  return wholeNumber(name, raw, fail, planDefaults.maxWorkers);
 }
 
 // Checked before the run, so a long benchmark does not end on an unwritable path.

@@ -6,7 +6,7 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { freePort, isBun, launch } from '../../test/harness.ts';
-import { defaults as load, measure, type Figures } from '../02-load-test/loadtest.ts';
+import { defaults as load, measure, wholeNumber, type Figures } from '../02-load-test/loadtest.ts';
 import { startEcosystem } from './pm2-home.ts';
 
 const defaults = {
@@ -93,17 +93,11 @@ function readArgs(argv: string[]): { amount: number; connections: number; rounds
   } catch (error) {
     return usageError((error as Error).message);
   }
-  const amount = wholeNumber('--amount', values.amount, defaults.amount, 1e8);
-  const connections = wholeNumber('--connections', values.connections, defaults.connections, 1000);
-  const rounds = wholeNumber('--rounds', values.rounds, defaults.rounds, 25);
+  const amount = values.amount === undefined ? defaults.amount : wholeNumber('--amount', values.amount, usageError);
+  const connections = values.connections === undefined ? defaults.connections : wholeNumber('--connections', values.connections, usageError, load.maxConnections);
+  const rounds = values.rounds === undefined ? defaults.rounds : wholeNumber('--rounds', values.rounds, usageError, 25);
   if (connections > amount) return usageError(`--connections (${connections}) cannot be more than --amount (${amount})`);
   return { amount, connections, rounds };
-}
-
-function wholeNumber(name: string, raw: string | undefined, fallback: number, max: number): number {
-  if (raw === undefined) return fallback;
-  if (/^[1-9]\d{0,8}$/.test(raw) && Number(raw) <= max) return Number(raw);
-  return usageError(`${name} must be a whole number from 1 to ${max}, got ${JSON.stringify(raw)}`);
 }
 
 function usageError(problem: string): never {
