@@ -154,6 +154,15 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+// A port that something else already holds, to show a lesson meeting "port in use"; freed when
+// the test ends.
+export async function heldPort(t: TestContext): Promise<number> {
+  const holder = net.createServer().listen(0, '127.0.0.1');
+  t.after(() => holder.close());
+  await once(holder, 'listening');
+  return (holder.address() as net.AddressInfo).port;
+}
+
 // `ps` is the portable way (Linux, macOS) to see other processes. Zombies (exited, not yet reaped
 // by their parent) count as gone: they hold no port and run no code.
 async function liveProcesses(): Promise<{ pid: number; pgid: number; args: string }[]> {

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import http from 'node:http';
-import net from 'node:net';
 import { describe, test } from 'node:test';
-import { get, sendAndFlush, start } from '../../test/harness.ts';
+import { get, heldPort, sendAndFlush, start } from '../../test/harness.ts';
 
 const server = 'lessons/01-single-process/server.ts';
 const ready = /listening on http:/;
@@ -52,10 +50,7 @@ describe('lesson 01: one process, one thread', () => {
   });
 
   test('a port already in use ends the server with one clear line and exit code 1', async (t) => {
-    const holder = net.createServer().listen(0, '127.0.0.1');
-    t.after(() => holder.close());
-    await once(holder, 'listening');
-    const { port } = holder.address() as net.AddressInfo;
+    const port = await heldPort(t);
     const lesson = await start(t, server, { ready: false, port });
     assert.deepEqual(await lesson.exited, { code: 1, signal: null });
     assert.match(lesson.output(), new RegExp(`cannot listen on 127.0.0.1:${port}: port ${port} is already in use`));

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import net from 'node:net';
 import os from 'node:os';
 import { describe, test } from 'node:test';
-import { alivePids, countByPid, isBun, pidsRunning, start, waitUntil, type Lesson } from '../../test/harness.ts';
+import { alivePids, countByPid, heldPort, isBun, pidsRunning, start, waitUntil, type Lesson } from '../../test/harness.ts';
 
 const primary = 'lessons/03-cluster/primary.ts';
 const ready = /cluster ready: \d+ workers listening/;
@@ -58,10 +56,7 @@ describe('lesson 03: one worker per CPU with node:cluster', () => {
   });
 
   test('a port already in use ends the primary with a clear error instead of a respawn loop', async (t) => {
-    const holder = net.createServer().listen(0, '127.0.0.1');
-    t.after(() => holder.close());
-    await once(holder, 'listening');
-    const { port } = holder.address() as net.AddressInfo;
+    const port = await heldPort(t);
     const cluster = await start(t, primary, { ready: false, port, env: { WORKERS: '2' } });
     assert.deepEqual(await cluster.exited, { code: 1, signal: null }, cluster.output());
     assert.match(cluster.output(), /port \d+ is already in use/);

@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { alivePids, countByPid, freePort, get, isBun, pidsInGroup, startLoad, waitUntil } from '../../test/harness.ts';
+import { alivePids, countByPid, freePort, get, heldPort, isBun, pidsInGroup, startLoad, waitUntil } from '../../test/harness.ts';
 import { ecosystem, pm2Home, type Pm2 } from './pm2-home.ts';
 
 const onBun = isBun ? 'Bun: pm2 cluster mode needs Node (process.execPath is bun here; pm2 runs Bun apps in fork mode only)' : false;
@@ -103,10 +101,7 @@ describe('lesson 06: pm2 runs lesson 01 on every core, in a pm2 home of its own'
 
 describe('lesson 06: pm2 gives up on a broken app instead of restarting it forever', () => {
   test('with its port in use every instance ends errored after at most max_restarts restarts', { skip: onBun }, async (t) => {
-    const holder = net.createServer().listen(0, '127.0.0.1');
-    t.after(() => holder.close());
-    await once(holder, 'listening');
-    const pm2 = pm2Home((holder.address() as net.AddressInfo).port);
+    const pm2 = pm2Home(await heldPort(t));
     t.after(() => pm2.destroy());
     await pm2.run('start', ecosystem);
     await waitUntil(async () => (await pm2.list()).every((app) => app.pm2_env.status === 'errored'), 'every instance to be errored');
