@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, isBun, root } from '../test/harness.ts';
+import { exitOnSignals, freePort, isBun, root } from '../lib/launch.ts';
 import {
   chart, columns, defaults as compareDefaults, describePlan, failOnErrors, measureRunner, percent, plural, progress,
   runners as lessonRunners, runtime, writeJson, type Row, type Runner,
@@ -92,6 +92,7 @@ const usage = `Usage: npm run bench -- [--workers 1,2,4] [--duration S | --amoun
   --json FILE        also write the machine and every row to FILE as JSON`;
 
 const options = readArgs(process.argv.slice(2));
+exitOnSignals(); // Ctrl+C ends the benchmark, and every lesson it started, with 130
 try {
   await main(options);
 } catch (error) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { describe, test } from 'node:test';
-import { get, heldPort, sendAndFlush, start } from '../../test/harness.ts';
+import { get, heldPort, sendAndFlush, start } from '../../lib/harness.ts';
 
 const server = 'lessons/01-single-process/server.ts';
 const ready = /listening on http:/;

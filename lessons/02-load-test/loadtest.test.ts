@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { start } from '../../test/harness.ts';
+import { start } from '../../lib/harness.ts';
 import { measure } from './loadtest.ts';
 
 const server = 'lessons/01-single-process/server.ts';

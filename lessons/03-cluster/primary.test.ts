@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import { describe, test } from 'node:test';
-import { alivePids, countByPid, heldPort, isBun, pidsRunning, start, waitUntil, type Lesson } from '../../test/harness.ts';
+import { alivePids, countByPid, heldPort, isBun, pidsRunning, start, waitUntil, type Lesson } from '../../lib/harness.ts';
 
 const primary = 'lessons/03-cluster/primary.ts';
 const ready = /cluster ready: \d+ workers listening/;

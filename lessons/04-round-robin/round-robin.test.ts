@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { describe, test } from 'node:test';
-import { get, isBun, pidsRunning, start, type Lesson } from '../../test/harness.ts';
+import { get, isBun, pidsRunning, start, type Lesson } from '../../lib/harness.ts';
 import { countByWorker } from './distribution.ts';
 
 const primary = 'lessons/04-round-robin/primary.ts';

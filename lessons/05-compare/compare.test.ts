@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { pidsInGroup, start, waitUntil, type Lesson } from '../../test/harness.ts';
+import { pidsInGroup, start, waitUntil, type Lesson } from '../../lib/harness.ts';
 
 const compare = 'lessons/05-compare/compare.ts';
 const bench = 'scripts/bench.ts';

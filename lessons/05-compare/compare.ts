@@ -5,7 +5,7 @@
 
 import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { isBun, launch, type Lesson } from '../../test/harness.ts';
+import { exitOnSignals, isBun, launch, type Lesson } from '../../lib/launch.ts';
 import { defaults as loadDefaults, measure, type Figures } from '../02-load-test/loadtest.ts';
 import { defaults as clusterDefaults } from '../03-cluster/primary.ts';
 import { exitWithUsage, parse, planDefaults, planOptions, readPlan, workerCount, type Plan } from './options.ts';
@@ -76,6 +76,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main(pr
 
 async function main(argv: string[]): Promise<void> {
   const { plan, workers } = readArgs(argv);
+  exitOnSignals(); // Ctrl+C ends the whole comparison, and every lesson it started, with 130
   console.log(`Lesson 01 against lesson 03 with ${plural(workers, 'worker')}: ${describePlan(plan)}\n`);
   try {
     const rows = [await measureRunner(runners.single(), plan), await measureRunner(runners.cluster(workers), plan)];
@@ -94,7 +95,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 // Start one runner, warm it up, measure it, stop it: the same steps for every row. The lesson is
-// stopped whatever happens; a Ctrl+C meanwhile ends this process, and the harness kills the lesson.
+// stopped whatever happens; a Ctrl+C meanwhile ends this process, and lib/launch.ts kills the lesson.
 export async function measureRunner(runner: Runner, plan: Plan): Promise<Row> {
   let server: Server | undefined;
   try {

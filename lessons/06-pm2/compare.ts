@@ -5,7 +5,7 @@
 
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { freePort, isBun, launch } from '../../test/harness.ts';
+import { exitOnSignals, freePort, isBun, launch } from '../../lib/launch.ts';
 import { defaults as load, measure, wholeNumber, type Figures } from '../02-load-test/loadtest.ts';
 import { startEcosystem } from './pm2-home.ts';
 
@@ -32,6 +32,7 @@ const usage = `Usage: npx tsx lessons/06-pm2/compare.ts [--amount N] [--connecti
 
 const settings = readArgs(process.argv.slice(2));
 if (isBun) fail('pm2 cluster mode needs Node: run this with npx tsx, not bun');
+exitOnSignals(); // Ctrl+C ends the comparison, and both clusters with it
 const contenders = await startBoth();
 try {
   await compare(contenders);

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { pidsInGroup, root, waitUntil } from '../../test/harness.ts';
+import { pidsInGroup, root, waitUntil } from '../../lib/launch.ts';
 
 export const ecosystem = 'lessons/06-pm2/ecosystem.config.cjs';
 
@@ -35,7 +35,7 @@ export interface App {
 export type Pm2 = ReturnType<typeof pm2Home>;
 
 const homes = new Map<string, () => number | undefined>(); // each live home, and how to find its daemon
-// The harness turns Ctrl+C and kill into an exit; no daemon started here outlives it.
+// Whatever ends this process through 'exit' (exitOnSignals() makes Ctrl+C one) ends every daemon started here.
 process.once('exit', () => homes.forEach((daemonPid, home) => removeHome(home, daemonPid())));
 
 // Creates the home at once, so the caller can register destroy() before its first await.

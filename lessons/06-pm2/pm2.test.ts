@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSy
 import os from 'node:os';
 import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { alivePids, countByPid, freePort, get, heldPort, isBun, pidsInGroup, startLoad, waitUntil } from '../../test/harness.ts';
+import { alivePids, countByPid, freePort, get, heldPort, isBun, pidsInGroup, startLoad, waitUntil } from '../../lib/harness.ts';
 import { ecosystem, pm2Home, type Pm2 } from './pm2-home.ts';
 
 const onBun = isBun ? 'Bun: pm2 cluster mode needs Node (process.execPath is bun here; pm2 runs Bun apps in fork mode only)' : false;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';
 import { describe, test, type TestContext } from 'node:test';
-import { alivePids, isBun, pidsRunning, sendAndFlush, start, startLoad, waitUntil, type Lesson, type LoadCount } from '../../test/harness.ts';
+import { alivePids, isBun, pidsRunning, sendAndFlush, start, startLoad, waitUntil, type Lesson, type LoadCount } from '../../lib/harness.ts';
 
 const primary = 'lessons/07-zero-downtime/primary.ts';
 const ready = /cluster ready: \d+ workers listening/;

@@ -1,0 +1,205 @@
+// Starting lessons as separate processes, for the tests, the comparisons and the benchmark: each in
+// its own process group on a free port, ready when its own log line says so, stopped by killing the
+// whole group. Importing this changes nothing in the importing process: no signal handler is added;
+// a script that wants Ctrl+C to end its lessons too calls exitOnSignals().
+
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+export const isBun = 'bun' in process.versions;
+export const root = fileURLToPath(new URL('..', import.meta.url));
+
+export const defaults = {
+  waitMs: 30_000, // the longest any wait may take: generous, because CI machines are slow and shared
+  pollMs: 25, // how often to look again where there is no event to wait for (a pid's death)
+};
+
+export interface StartOptions {
+  ready: RegExp | false; // the log line that says the lesson is up; false: do not wait
+  env?: Record<string, string>;
+  args?: string[];
+  port?: number; // default: a free one
+  bun?: string; // run the lesson with this Bun executable instead of the current runtime
+  loader?: false; // on Node, run it as `node file.ts`, without tsx (Node 22.18+ strips types itself)
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface Lesson {
+  child: ChildProcess;
+  pid: number; // also its process group's id
+  port: number;
+  url: string;
+  exited: Promise<Exit>; // fails, with the output so far, if the lesson has not exited within the longest wait
+  output(): string;
+  waitFor(pattern: RegExp, from?: number): Promise<RegExpMatchArray>;
+  groupPids(): Promise<number[]>;
+  stop(): Promise<void>;
+}
+
+const running = new Set<number>();
+// Groups are detached, so a terminal's Ctrl+C does not reach them: whatever ends this process
+// (success, failure, process.exit) ends them too. A signal ends a process without 'exit': see
+// exitOnSignals().
+process.once('exit', () => running.forEach((pgid) => killGroup(pgid)));
+
+// For a script (or a test process) that starts lessons: Ctrl+C or kill ends it through 'exit', so
+// its lessons end with it, and its exit status says which signal it was (128 + the signal's number).
+export function exitOnSignals(): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => process.exit(128 + os.constants.signals[signal]));
+  }
+}
+
+// Starts it; the caller stops it. `onSpawn` runs before the first wait, so cleanup is in place even
+// if the lesson never gets ready.
+export async function launch(file: string, options: StartOptions, onSpawn?: (lesson: Lesson) => void): Promise<Lesson> {
+  const port = options.port ?? (await freePort());
+  const [command, ...runtime] = options.bun ? [options.bun] : [process.execPath, ...runtimeArgs(options.loader)];
+  const child = spawn(command, [...runtime, file, ...(options.args ?? [])], {
+    cwd: root,
+    env: childEnv({ PORT: String(port), ...options.env }),
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const pid = child.pid!;
+  running.add(pid);
+  const lesson = watch(child, pid, port);
+  onSpawn?.(lesson);
+  if (options.ready) await lesson.waitFor(options.ready);
+  return lesson;
+}
+
+function watch(child: ChildProcess, pid: number, port: number): Lesson {
+  let output = '';
+  const waiters = new Set<() => void>();
+  const onData = (text: string) => {
+    output += text;
+    waiters.forEach((wake) => wake());
+  };
+  // Decoded as a stream, so a character split across two chunks (a █ of a bar) stays whole.
+  child.stdout!.setEncoding('utf8').on('data', onData);
+  child.stderr!.setEncoding('utf8').on('data', onData);
+  const exited = once(child, 'exit').then(([code, signal]) => ({ code, signal }) as Exit);
+  exited.then(() => waiters.forEach((wake) => wake()));
+
+  const waitFor = (pattern: RegExp, from = 0) =>
+    bounded<RegExpMatchArray>(`${pattern}`, () => output, (settle) => {
+      const check = () => {
+        const match = output.slice(from).match(pattern);
+        if (match) settle(null, match);
+        else if (child.exitCode !== null || child.signalCode !== null) settle(new Error(`exited before ${pattern}`));
+      };
+      waiters.add(check);
+      check();
+      return () => waiters.delete(check);
+    });
+
+  const stop = async () => {
+    killGroup(pid);
+    await exited;
+    await waitUntil(async () => (await pidsInGroup(pid)).length === 0, `process group ${pid} to be empty`);
+    running.delete(pid);
+  };
+
+  return {
+    child,
+    pid,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    // A getter: each wait for the exit has its own bound, and none is left running unawaited.
+    get exited() {
+      return bounded<Exit>('its exit', () => output, (settle) => void exited.then((exit) => settle(null, exit)));
+    },
+    output: () => output,
+    waitFor,
+    groupPids: () => pidsInGroup(pid),
+    stop,
+  };
+}
+
+// A wait for something a lesson does, failing after the longest wait with what it printed so far.
+function bounded<T>(what: string, output: () => string, wait: (settle: (error: Error | null, value?: T) => void) => (() => void) | void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    let cleanup: (() => void) | void;
+    const timer = setTimeout(() => settle(new Error(`no ${what} within ${defaults.waitMs} ms`)), defaults.waitMs);
+    const settle = (error: Error | null, value?: T) => {
+      clearTimeout(timer);
+      cleanup?.();
+      if (error) reject(new Error(`${error.message}; its output:\n${output()}`));
+      else resolve(value!);
+    };
+    cleanup = wait(settle);
+  });
+}
+
+// On Node the lesson runs through tsx's loader, as `npx tsx file` does; Bun runs TypeScript itself.
+function runtimeArgs(loader?: false): string[] {
+  return isBun || loader === false ? [] : ['--import', 'tsx'];
+}
+
+function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra };
+  delete env.NODE_TEST_CONTEXT; // the test runner's own marker: a lesson is not a test file
+  return env;
+}
+
+export function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // ESRCH: the group is already gone
+  }
+}
+
+export async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+// `ps` is the portable way (Linux, macOS) to see other processes. Zombies (exited, not yet reaped
+// by their parent) count as gone: they hold no port and run no code.
+async function liveProcesses(): Promise<{ pid: number; pgid: number; args: string }[]> {
+  const { stdout } = await promisify(execFile)('ps', ['-A', '-o', 'pid=,pgid=,stat=,args=']);
+  return stdout
+    .trim()
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter(([, , stat]) => !stat.startsWith('Z'))
+    .map(([pid, pgid, , ...args]) => ({ pid: Number(pid), pgid: Number(pgid), args: args.join(' ') }));
+}
+
+export async function pidsInGroup(pgid: number): Promise<number[]> {
+  return (await liveProcesses()).filter((p) => p.pgid === pgid).map((p) => p.pid);
+}
+
+// The group's processes that run `file`. A lesson's group holds more than its own code: on a cold
+// cache tsx starts esbuild service processes in it too.
+export async function pidsRunning(pgid: number, file: string): Promise<number[]> {
+  return (await liveProcesses()).filter((p) => p.pgid === pgid && p.args.includes(file)).map((p) => p.pid);
+}
+
+export async function alivePids(pids: number[]): Promise<number[]> {
+  const live = new Set((await liveProcesses()).map((p) => p.pid));
+  return pids.filter((pid) => live.has(pid));
+}
+
+// Where there is no event to wait for (another process's death), look again every few ms, bounded.
+export async function waitUntil(condition: () => boolean | Promise<boolean>, what: string, limitMs = defaults.waitMs): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what} after ${limitMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, defaults.pollMs));
+  }
+}

@@ -1,0 +1,97 @@
+// @ts-check
+// The kit's own checks. This one test file is JavaScript because it is the one a bare `node --test`
+// finds on every Node: Node finds .ts test files only where it strips types itself (22.18 and up).
+// Where it cannot load TypeScript, this file loads tsx and imports every lesson's tests itself, so
+// `node --test` runs the whole suite there too instead of passing with 0 tests.
+
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const lessons = readdirSync(join(root, 'lessons')).filter((name) => /^\d\d-/.test(name));
+
+if (!(await canImportTypeScript())) await importEveryTest();
+const { freePort, isBun, start, startLoad, waitUntil } = await import('../lib/harness.ts');
+
+// True where this runtime strips types (Node 22.18+, Bun) or a loader was given (npm test's --import tsx).
+async function canImportTypeScript() {
+  try {
+    // A side-effect-free module, under a URL of its own: Node remembers a failed import for good.
+    const probe = '../lessons/01-single-process/heavy.ts?can-this-process-load-typescript';
+    await import(probe);
+    return true;
+  } catch (error) {
+    if (/** @type {NodeJS.ErrnoException} */ (error).code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw error;
+    return false;
+  }
+}
+
+// Then the test runner could not have found the .ts tests either: npm test's files, in its order.
+async function importEveryTest() {
+  // @ts-expect-error: tsx's loader entry has no types; importing it registers the loader
+  await import('tsx'); // the loader `npx tsx` and `node --import tsx` use
+  for (const lesson of lessons) {
+    for (const file of readdirSync(join(root, 'lessons', lesson)).filter((name) => name.endsWith('.test.ts'))) {
+      await import(pathToFileURL(join(root, 'lessons', lesson, file)).href);
+    }
+  }
+}
+
+/** @param {string} dir */
+function sourceFiles(dir) {
+  return readdirSync(join(root, dir), { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.ts') && !file.includes('node_modules'))
+    .map((file) => join(dir, file));
+}
+
+const stripsTypes = Boolean(/** @type {{ typescript?: string | false }} */ (process.features).typescript);
+
+describe('the kit', () => {
+  test('every lesson folder has a README, a runnable step and a test beside it', () => {
+    assert.ok(lessons.length >= 3, `lessons found: ${lessons}`);
+    for (const lesson of lessons) {
+      const files = readdirSync(join(root, 'lessons', lesson));
+      assert.ok(files.includes('README.md'), `${lesson} has no README.md`);
+      assert.ok(files.some((f) => f.endsWith('.test.ts')), `${lesson} has no *.test.ts`);
+      assert.ok(files.some((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')), `${lesson} has no runnable step`);
+    }
+  });
+
+  test('local imports carry their .ts extension, so Node (through tsx or by itself) and Bun all resolve them', () => {
+    const bare = [];
+    for (const file of ['lessons', 'lib', 'scripts'].flatMap(sourceFiles)) {
+      const text = readFileSync(join(root, file), 'utf8');
+      for (const [, specifier] of text.matchAll(/from '(\.\.?\/[^']*)'/g)) {
+        if (!specifier.endsWith('.ts')) bare.push(`${file}: ${specifier}`);
+      }
+    }
+    assert.deepEqual(bare, []);
+  });
+
+  test("the harness's stop() ends a lesson's whole process group, workers included", async (t) => {
+    const cluster = await start(t, 'lessons/03-cluster/primary.ts', { ready: /cluster ready/, env: { WORKERS: '2' } });
+    const before = await cluster.groupPids();
+    assert.ok(before.length >= 3, `a primary and two workers (and maybe tsx's esbuild): ${before}`);
+    await cluster.stop();
+    assert.deepEqual(await cluster.groupPids(), []);
+  });
+
+  test('the harness load loop counts a refused connection as a failure, so "0 failures" means something', async () => {
+    const load = startLoad(`http://127.0.0.1:${await freePort()}/`, { connections: 2 });
+    await waitUntil(() => load.count.failures >= 10, '10 failures');
+    const count = await load.stop();
+    assert.equal(count.requests, 0);
+    assert.ok((count.errorCodes.ECONNREFUSED ?? 0) >= 10, JSON.stringify(count));
+  });
+
+  const noStripping = isBun ? 'Bun: it runs TypeScript itself, always' : 'this Node does not strip types itself (22.18+ does): lessons run through tsx';
+  test('where Node strips types itself, `node lessons/03-cluster/primary.ts` runs the cluster without tsx', { skip: isBun || !stripsTypes ? noStripping : false }, async (t) => {
+    const cluster = await start(t, 'lessons/03-cluster/primary.ts', { ready: /cluster ready/, env: { WORKERS: '2' }, loader: false });
+    assert.doesNotMatch(cluster.child.spawnargs.join(' '), /tsx/);
+    const reply = await fetch(`${cluster.url}/heavy?n=10`);
+    assert.equal(await reply.text(), 'The result of the CPU intensive task is 10\n');
+  });
+});
