@@ -1,13 +1,25 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { describe, test } from 'node:test';
-import { get, isBun, pidsRunning, start, type Lesson } from '../../lib/harness.ts';
+import { canSeeSockets, get, isBun, pidsListeningOn, pidsRunning, start, type Lesson } from '../../lib/harness.ts';
 import { countByWorker } from './distribution.ts';
 
 const primary = 'lessons/04-round-robin/primary.ts';
 const distribution = 'lessons/04-round-robin/distribution.ts';
 const ready = /cluster ready: \d+ workers listening/;
 const noRoundRobin = "Bun: its node:cluster has no round-robin; each worker binds the port with SO_REUSEPORT and the kernel picks";
+const noSocketView = isBun ? noRoundRobin : !canSeeSockets ? `${process.platform}: the test reads who holds a socket from Linux's /proc` : false;
+
+// The policy in force, by who holds the listening socket: under rr only the primary (it accepts and
+// deals), under os the workers too (each accepts on the shared socket itself).
+async function socketHolders(cluster: Lesson): Promise<{ primary: boolean; workers: number; of: number }> {
+  const workers = await workerPids(cluster);
+  return {
+    primary: pidsListeningOn(cluster.port, [cluster.pid]).length === 1,
+    workers: pidsListeningOn(cluster.port, workers).length,
+    of: workers.length,
+  };
+}
 
 // Counted from the processes themselves: on a cold cache tsx's esbuild shares the group too.
 function workerPids(cluster: Lesson): Promise<number[]> {
@@ -49,6 +61,7 @@ describe('lesson 04: round-robin or the operating system, measured', () => {
       const pids = [];
       for (let i = 0; i < 20; i++) pids.push((await get(cluster.url, { agent })).pid);
       assert.deepEqual(new Set(pids), new Set([pids[0]]), `pids in order: ${pids}`);
+      if (isBun) assert.match(cluster.output(), /on Bun the policy has no effect/);
     });
   }
 
@@ -61,12 +74,20 @@ describe('lesson 04: round-robin or the operating system, measured', () => {
     assert.deepEqual(connections, [1, 2], `connections by pid: ${JSON.stringify([...tally.byPid])}`);
   });
 
-  test('NODE_CLUSTER_SCHED_POLICY chooses the policy when no --policy is given, and --policy wins over it', async (t) => {
-    const byEnv = await start(t, primary, { ready, env: { WORKERS: '1', NODE_CLUSTER_SCHED_POLICY: 'none' } });
+  for (const [policy, workersHoldIt] of [['rr', false], ['os', true]] as const) {
+    test(`with --policy ${policy}, ${workersHoldIt ? 'every worker holds the listening socket itself' : 'only the primary holds the listening socket'}`, { skip: noSocketView }, async (t) => {
+      const cluster = await start(t, primary, { ready, args: ['--policy', policy], env: { WORKERS: '2' } });
+      assert.deepEqual(await socketHolders(cluster), { primary: true, workers: workersHoldIt ? 2 : 0, of: 2 });
+    });
+  }
+
+  test('NODE_CLUSTER_SCHED_POLICY=none hands the socket to the workers when no --policy is given, and --policy rr wins over it', { skip: noSocketView }, async (t) => {
+    const byEnv = await start(t, primary, { ready, env: { WORKERS: '2', NODE_CLUSTER_SCHED_POLICY: 'none' } });
     assert.match(byEnv.output(), /scheduling policy os \(cluster\.SCHED_NONE, from NODE_CLUSTER_SCHED_POLICY=none\)/);
-    const byFlag = await start(t, primary, { ready, args: ['--policy', 'rr'], env: { WORKERS: '1', NODE_CLUSTER_SCHED_POLICY: 'none' } });
+    assert.deepEqual(await socketHolders(byEnv), { primary: true, workers: 2, of: 2 }, 'NODE_CLUSTER_SCHED_POLICY=none');
+    const byFlag = await start(t, primary, { ready, args: ['--policy', 'rr'], env: { WORKERS: '2', NODE_CLUSTER_SCHED_POLICY: 'none' } });
     assert.match(byFlag.output(), /scheduling policy rr \(cluster\.SCHED_RR, from --policy rr\)/);
-    if (isBun) assert.match(byFlag.output(), /on Bun the policy has no effect/);
+    assert.deepEqual(await socketHolders(byFlag), { primary: true, workers: 0, of: 2 }, '--policy rr over NODE_CLUSTER_SCHED_POLICY=none');
   });
 
   test('a bad --policy exits 2 with the usage, and so does a bad NODE_CLUSTER_SCHED_POLICY, which Node would ignore', async (t) => {
