@@ -1,0 +1,132 @@
+// Do the tests catch a broken lesson? Each mutant below is a lesson broken on purpose, the way a
+// learner or a refactoring might break it. For each: copy the project to a temporary folder, make
+// the one edit, run the test file that should catch it, and expect it to fail within a bound.
+// A mutant whose tests still pass, or that hangs past the bound, is a hole in the suite: exit 1.
+// Run it:  npm run mutants        (or: npm run mutants -- 04-policy-ignored  to run one)
+
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { exitOnSignals, killGroup, root } from '../lib/launch.ts';
+
+const defaults = {
+  boundS: 150, // a mutant's test file must have failed by then; later counts as a hang
+};
+
+interface Mutant {
+  name: string;
+  why: string; // what a learner would have got wrong
+  file: string;
+  find: string | RegExp; // must match exactly once in the file
+  replace: string;
+  test: string; // the test file that must fail
+}
+
+const mutants: Mutant[] = [
+  {
+    name: '01-stop-does-nothing',
+    why: "lesson 01's stop() returns at once: SIGTERM neither drains nor exits",
+    file: 'lessons/01-single-process/server.ts',
+    find: /function stop\(\): void \{\n/,
+    replace: 'function stop(): void {\n  return;\n',
+    test: 'lessons/01-single-process/server.test.ts',
+  },
+  {
+    name: '04-policy-ignored',
+    why: "lesson 04 announces the chosen policy but never sets cluster.schedulingPolicy",
+    file: 'lessons/04-round-robin/primary.ts',
+    find: /\n  cluster\.schedulingPolicy = policies\[choice\.policy\]\.constant;/,
+    replace: '',
+    test: 'lessons/04-round-robin/round-robin.test.ts',
+  },
+];
+
+const chosen = readArgs(process.argv.slice(2));
+exitOnSignals(); // Ctrl+C ends the run, the test run it started and its copy of the project
+const results = [];
+for (const mutant of chosen) results.push(await run(mutant));
+const survivors = results.filter((result) => result.outcome !== 'caught');
+console.log(`\n${results.length - survivors.length} of ${results.length} broken lessons caught by their tests`);
+for (const { mutant, outcome } of survivors) console.error(`NOT CAUGHT: ${mutant.name} (${outcome}): ${mutant.why}`);
+process.exitCode = survivors.length > 0 ? 1 : 0;
+
+async function run(mutant: Mutant): Promise<{ mutant: Mutant; outcome: string }> {
+  const copy = copyProject();
+  try {
+    breakLesson(copy, mutant);
+    const startedAt = Date.now();
+    const { code, timedOut, failed } = await runTests(copy, mutant.test);
+    const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);
+    const outcome = timedOut ? `still running after ${defaults.boundS} s` : code === 0 ? 'its tests passed' : 'caught';
+    const detail = outcome === 'caught' ? `failed in ${seconds} s: ${failed.slice(0, 3).join('; ') || '(no test name)'}` : outcome;
+    console.log(`${outcome === 'caught' ? '✔' : '✖'} ${mutant.name}: ${mutant.why}\n    ${detail}`);
+    return { mutant, outcome };
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
+}
+
+// The project's own files, without .git and node_modules (linked instead: the same packages).
+function copyProject(): string {
+  const copy = mkdtempSync(join(os.tmpdir(), 'every-core-mutant-'));
+  const skip = new Set(['.git', 'node_modules', '.pm2']);
+  cpSync(root, copy, { recursive: true, filter: (source) => !skip.has(source.slice(root.length).split('/')[0]) });
+  symlinkSync(join(root, 'node_modules'), join(copy, 'node_modules'));
+  process.once('exit', () => rmSync(copy, { recursive: true, force: true }));
+  return copy;
+}
+
+function breakLesson(copy: string, mutant: Mutant): void {
+  const path = join(copy, mutant.file);
+  const text = readFileSync(path, 'utf8');
+  const matches = text.split(mutant.find).length - 1;
+  if (matches !== 1) throw new Error(`mutant ${mutant.name}: its pattern matches ${matches} times in ${mutant.file}, not once: update it`);
+  writeFileSync(path, text.replace(mutant.find, mutant.replace));
+}
+
+// The test file on this runtime, as npm test runs it, in a process group of its own.
+async function runTests(copy: string, file: string): Promise<{ code: number | null; timedOut: boolean; failed: string[] }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', file], {
+    cwd: copy,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (output += text));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killGroup(child.pid!);
+  }, defaults.boundS * 1000);
+  const [code] = await once(child, 'exit');
+  clearTimeout(timer);
+  killGroup(child.pid!); // lessons it started, if it left any
+  const failed = [...output.matchAll(/^ {2,}✖ (.+?) \(\d/gm)].map(([, name]) => name);
+  return { code, timedOut, failed: [...new Set(failed)] };
+}
+
+function readArgs(argv: string[]): Mutant[] {
+  const usage = `Usage: npm run mutants -- [name ...]\n\n  name   one of: ${mutants.map((m) => m.name).join(', ')} (default: all)`;
+  let positionals;
+  try {
+    const parsed = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
+    if (parsed.values.help) {
+      console.log(usage);
+      process.exit(0);
+    }
+    positionals = parsed.positionals;
+  } catch (error) {
+    console.error(`mutants: ${(error as Error).message}\n\n${usage}`);
+    process.exit(2);
+  }
+  const unknown = positionals.filter((name) => !mutants.some((m) => m.name === name));
+  if (unknown.length > 0) {
+    console.error(`mutants: no mutant named ${unknown.join(', ')}\n\n${usage}`);
+    process.exit(2);
+  }
+  return positionals.length === 0 ? mutants : mutants.filter((m) => positionals.includes(m.name));
+}
