@@ -26,8 +26,10 @@ server.listen(port, host, () => {
   if (crashOnPurpose === 'after-listen') fail('EVERY_CORE_TEST_CRASH=after-listen: exiting 1 just after listening, on purpose');
 });
 
-process.once('SIGINT', stop);
-process.once('SIGTERM', stop);
+// `on`, not `once`: tsx re-sends a Ctrl+C that its child has not acknowledged within 30 ms, and a
+// second signal with no listener left would end the process on the spot, exit 130, mid-drain.
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
 // A cluster worker also stops when its primary disconnects it or goes away: Node's workers would
 // exit by themselves then, Bun's do not.
 if (cluster.isWorker) process.once('disconnect', stop);
