@@ -8,12 +8,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
+import { commandLine } from '../lib/options.ts';
 import { exitOnSignals, freePort, isBun, root } from '../lib/launch.ts';
 import {
   chart, columns, defaults as compareDefaults, describePlan, failOnErrors, measureRunner, percent, plural, progress,
   runners as lessonRunners, runtime, writeJson, type Row, type Runner,
 } from '../lessons/05-compare/compare.ts';
-import { exitWithUsage, parse, planOptions, readPlan, workerCount, type Plan } from '../lessons/05-compare/options.ts';
+import { planOptions, readPlan, workerCount, type Plan } from '../lessons/05-compare/options.ts';
 import { wholeNumber } from '../lessons/02-load-test/loadtest.ts';
 import { ecosystem, startEcosystem } from '../lessons/06-pm2/pm2-home.ts';
 
@@ -221,8 +222,7 @@ function bunPin(): string {
 
 function readArgs(argv: string[]) {
   const extraRows = { pm2: { type: 'boolean' }, bun: { type: 'boolean' } } as const;
-  const values = parse(argv, { ...planOptions, workers: { type: 'string', short: 'w' }, rounds: { type: 'string' }, ...extraRows }, usageError);
-  if (values.help) exitWithUsage(usage);
+  const { values } = commandLine('bench', usage).parse(argv, { ...planOptions, workers: { type: 'string', short: 'w' }, rounds: { type: 'string' }, ...extraRows });
   if (isBun && (values.pm2 || values.bun)) usageError('--pm2 and --bun add rows to a run on Node: run npm run bench, not bun');
   const workerCounts = values.workers === undefined ? defaults.workerCounts : readWorkerCounts(values.workers);
   const rounds = values.rounds === undefined ? defaults.rounds : wholeNumber('--rounds', values.rounds, usageError, defaults.maxRounds);
@@ -242,6 +242,5 @@ function doublingUpTo(cpus: number): number[] {
 }
 
 function usageError(problem: string): never {
-  console.error(`bench: ${problem}\n\n${usage}`);
-  process.exit(2);
+  return commandLine('bench', usage).fail(problem);
 }

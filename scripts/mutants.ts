@@ -9,8 +9,8 @@ import { once } from 'node:events';
 import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { exitOnSignals, killGroup, root } from '../lib/launch.ts';
+import { commandLine } from '../lib/options.ts';
 
 const defaults = {
   boundS: 150, // a mutant's test file must have failed by then; later counts as a hang
@@ -111,22 +111,9 @@ async function runTests(copy: string, file: string): Promise<{ code: number | nu
 
 function readArgs(argv: string[]): Mutant[] {
   const usage = `Usage: npm run mutants -- [name ...]\n\n  name   one of: ${mutants.map((m) => m.name).join(', ')} (default: all)`;
-  let positionals;
-  try {
-    const parsed = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
-    if (parsed.values.help) {
-      console.log(usage);
-      process.exit(0);
-    }
-    positionals = parsed.positionals;
-  } catch (error) {
-    console.error(`mutants: ${(error as Error).message}\n\n${usage}`);
-    process.exit(2);
-  }
-  const unknown = positionals.filter((name) => !mutants.some((m) => m.name === name));
-  if (unknown.length > 0) {
-    console.error(`mutants: no mutant named ${unknown.join(', ')}\n\n${usage}`);
-    process.exit(2);
-  }
-  return positionals.length === 0 ? mutants : mutants.filter((m) => positionals.includes(m.name));
+  const { fail, parse } = commandLine('mutants', usage);
+  const names: string[] = parse(argv, {}, { positionals: true }).positionals;
+  const unknown = names.filter((name) => !mutants.some((m) => m.name === name));
+  if (unknown.length > 0) return fail(`no mutant named ${unknown.join(', ')}`);
+  return names.length === 0 ? mutants : mutants.filter((m) => names.includes(m.name));
 }

@@ -7,8 +7,8 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { exitOnSignals, root } from '../lib/launch.ts';
+import { commandLine } from '../lib/options.ts';
 
 const project = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const pins: Record<string, string> = project.config.node; // major -> exact version, e.g. "26": "26.10.0"
@@ -39,23 +39,10 @@ async function runSuite(version: string): Promise<{ version: string; summary: st
 }
 
 function readArgs(argv: string[]): string[] {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
-  } catch (error) {
-    return usageError((error as Error).message);
-  }
-  if (parsed.values.help) {
-    console.log(usage);
-    process.exit(0);
-  }
-  if (parsed.positionals.length === 0) return usageError('name at least one Node major version');
-  const unknown = parsed.positionals.find((major) => !(major in pins));
-  if (unknown !== undefined) return usageError(`no Node ${JSON.stringify(unknown)} in the matrix`);
-  return parsed.positionals;
-}
-
-function usageError(problem: string): never {
-  console.error(`test:node: ${problem}\n\n${usage}`);
-  process.exit(2);
+  const { fail, parse } = commandLine('test:node', usage);
+  const { positionals } = parse(argv, {}, { positionals: true });
+  if (positionals.length === 0) return fail('name at least one Node major version');
+  const unknown = positionals.find((major) => !(major in pins));
+  if (unknown !== undefined) return fail(`no Node ${JSON.stringify(unknown)} in the matrix`);
+  return positionals;
 }

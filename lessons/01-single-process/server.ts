@@ -4,6 +4,7 @@
 
 import cluster from 'node:cluster';
 import http from 'node:http';
+import { commandLine } from '../../lib/options.ts';
 import { heavy, readLoops } from './heavy.ts';
 
 const defaults = {
@@ -13,6 +14,13 @@ const defaults = {
   graceMs: 5_000, // then close whatever is still open, and exit
 };
 
+const usage = `Usage: npx tsx lessons/01-single-process/server.ts
+
+  It takes no options; its settings come from the environment:
+  PORT=${defaults.port}        the port to listen on (0: any free one)
+  HOST=${defaults.host}   the address to listen on`;
+
+commandLine('server', usage).parse(process.argv.slice(2), {});
 const port = readPort(process.env.PORT);
 const host = process.env.HOST || defaults.host;
 const crashOnPurpose = readCrashHook(process.env.EVERY_CORE_TEST_CRASH);

@@ -4,7 +4,7 @@
 
 import autocannon from 'autocannon';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { commandLine, type Fail } from '../../lib/options.ts';
 
 export const defaults = {
   amount: 1200, // the seed's run: 1200 requests...
@@ -43,6 +43,7 @@ const usage = `Usage: npx tsx lessons/02-load-test/loadtest.ts <url> [--amount N
   --amount N         send N requests in all (default ${defaults.amount}, the seed's run)
   --duration S       or keep sending for S seconds
   --connections C    how many requests at a time (default ${defaults.connections})`;
+const { fail: usageError, parse } = commandLine('loadtest', usage);
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main(process.argv.slice(2));
 
@@ -115,17 +116,8 @@ export function report(figures: Figures): string {
 }
 
 function readArgs(argv: string[]): Load {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { amount: { type: 'string' }, duration: { type: 'string' }, connections: { type: 'string', short: 'c' } },
-    });
-  } catch (error) {
-    return usageError((error as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const options = { amount: { type: 'string' }, duration: { type: 'string' }, connections: { type: 'string', short: 'c' } } as const;
+  const { values, positionals } = parse(argv, options, { positionals: true });
   if (positionals.length !== 1) return usageError(`expected one URL, got ${positionals.length}`);
   const url = readUrl(positionals[0]);
   if (values.amount !== undefined && values.duration !== undefined) return usageError('give --amount or --duration, not both');
@@ -143,8 +135,8 @@ function readUrl(raw: string): string {
 }
 
 // The option checks every later script reuses, so that all of them word a bad value the same way.
-// `fail` prints the script's own usage and exits 2.
-export type Fail = (problem: string) => never;
+// `fail` prints the script's own usage and exits 2 (lib/options.ts).
+export type { Fail };
 
 export function wholeNumber(name: string, raw: string, fail: Fail, max = defaults.maxAmount): number {
   if (/^[1-9]\d{0,9}$/.test(raw) && Number(raw) <= max) return Number(raw);
@@ -157,9 +149,4 @@ export function seconds(name: string, raw: string, fail: Fail, { allowZero = fal
   if (raw.trim() !== '' && isInRange) return value;
   const floor = allowZero ? 'from 0' : 'above 0';
   return fail(`${name} must be a number of seconds ${floor} (at most ${defaults.maxSeconds}), got ${JSON.stringify(raw)}`);
-}
-
-function usageError(problem: string): never {
-  console.error(`loadtest: ${problem}\n\n${usage}`);
-  process.exit(2);
 }

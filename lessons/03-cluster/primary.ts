@@ -6,6 +6,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { commandLine } from '../../lib/options.ts';
 
 export const defaults = {
   workerCount: os.availableParallelism(), // the CPUs this process may use (os.cpus() ignores affinity)
@@ -25,7 +26,16 @@ const state = {
   workers: new Map<number, { listeningAt?: number }>(), // by worker.id
 };
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) startPrimary();
+const usage = `Usage: npx tsx lessons/03-cluster/primary.ts
+
+  It takes no options; its settings come from the environment:
+  WORKERS=${defaults.workerCount}   how many workers (default: one per CPU)
+  PORT=3000    the port they share (read by lesson 01's server)`;
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  commandLine('primary', usage).parse(process.argv.slice(2), {});
+  startPrimary();
+}
 
 export function startPrimary(): void {
   state.workerCount = readWorkerCount(process.env.WORKERS);

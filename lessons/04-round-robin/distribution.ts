@@ -6,7 +6,7 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { commandLine } from '../../lib/options.ts';
 import { wholeNumber } from '../02-load-test/loadtest.ts';
 
 export const defaults = {
@@ -141,21 +141,12 @@ function summary(counts: number[]): string {
 }
 
 function readArgs(argv: string[]): Run {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        requests: { type: 'string', short: 'n' },
-        concurrency: { type: 'string', short: 'c' },
-        'keep-alive': { type: 'boolean', short: 'k', default: false },
-      },
-    });
-  } catch (error) {
-    return usageError((error as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const options = {
+    requests: { type: 'string', short: 'n' },
+    concurrency: { type: 'string', short: 'c' },
+    'keep-alive': { type: 'boolean', short: 'k', default: false },
+  } as const;
+  const { values, positionals } = commandLine('distribution', usage).parse(argv, options, { positionals: true });
   if (positionals.length > 1) return usageError(`expected at most one URL, got ${positionals.length}: ${positionals.join(' ')}`);
   const url = readUrl(positionals[0] ?? defaults.url);
   const requests = values.requests === undefined ? defaults.requests : wholeNumber('--requests', values.requests, usageError, defaults.maxRequests);
@@ -171,6 +162,5 @@ function readUrl(raw: string): string {
 }
 
 function usageError(problem: string): never {
-  console.error(`distribution: ${problem}\n\n${usage}`);
-  process.exit(2);
+  return commandLine('distribution', usage).fail(problem);
 }

@@ -5,7 +5,7 @@
 
 import cluster from 'node:cluster';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { commandLine } from '../../lib/options.ts';
 import { startPrimary } from '../03-cluster/primary.ts';
 
 export type Policy = 'rr' | 'os';
@@ -54,12 +54,7 @@ export function choosePolicy(argv: string[], env: string | undefined): { policy:
 }
 
 function readFlag(argv: string[]): Policy | undefined {
-  let values;
-  try {
-    values = parseArgs({ args: argv, options: { policy: { type: 'string' } } }).values;
-  } catch (error) {
-    return usageError((error as Error).message);
-  }
+  const { values } = commandLine('primary', usage).parse(argv, { policy: { type: 'string' } });
   if (values.policy === undefined || values.policy === 'rr' || values.policy === 'os') return values.policy;
   return usageError(`--policy must be rr or os, got ${JSON.stringify(values.policy)}`);
 }
@@ -72,6 +67,5 @@ function announce({ policy, source }: { policy: Policy; source: string }): void 
 }
 
 function usageError(problem: string): never {
-  console.error(`primary: ${problem}\n\n${usage}`);
-  process.exit(2);
+  return commandLine('primary', usage).fail(problem);
 }

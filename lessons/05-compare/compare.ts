@@ -5,10 +5,11 @@
 
 import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { commandLine } from '../../lib/options.ts';
 import { exitOnSignals, isBun, launch, type Lesson } from '../../lib/launch.ts';
 import { defaults as loadDefaults, measure, type Figures } from '../02-load-test/loadtest.ts';
 import { defaults as clusterDefaults } from '../03-cluster/primary.ts';
-import { exitWithUsage, parse, planDefaults, planOptions, readPlan, workerCount, type Plan } from './options.ts';
+import { planDefaults, planOptions, readPlan, workerCount, type Plan } from './options.ts';
 
 export const defaults = {
   ...planDefaults, // what to request, how many at a time, the warm-up: see options.ts
@@ -198,13 +199,11 @@ export function plural(count: number, noun: string): string {
 }
 
 function readArgs(argv: string[]): { plan: Plan; workers: number } {
-  const values = parse(argv, { ...planOptions, workers: { type: 'string', short: 'w' } }, usageError);
-  if (values.help) exitWithUsage(usage);
+  const { values } = commandLine('compare', usage).parse(argv, { ...planOptions, workers: { type: 'string', short: 'w' } });
   const workers = values.workers === undefined ? defaults.workers : workerCount('--workers', values.workers, usageError);
   return { plan: readPlan(values, workers, { amount: defaults.amount }, usageError), workers };
 }
 
 function usageError(problem: string): never {
-  console.error(`compare: ${problem}\n\n${usage}`);
-  process.exit(2);
+  return commandLine('compare', usage).fail(problem);
 }

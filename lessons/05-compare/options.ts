@@ -3,7 +3,6 @@
 
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { defaults as loadDefaults, seconds, wholeNumber, type Fail } from '../02-load-test/loadtest.ts';
 import { defaults as clusterDefaults } from '../03-cluster/primary.ts';
 
@@ -33,18 +32,9 @@ export const planOptions = {
   path: { type: 'string' },
   warmup: { type: 'string' },
   json: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 type PlanValues = { [name in keyof typeof planOptions]?: string | boolean };
-
-export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, fail: Fail) {
-  try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
-  } catch (error) {
-    return fail((error as Error).message);
-  }
-}
 
 // Checks the shared options; `fallback` is the amount or duration when neither is given.
 export function readPlan(values: PlanValues, mostWorkers: number, fallback: { amount?: number; durationS?: number }, fail: Fail): Plan {
@@ -77,9 +67,3 @@ function jsonFile(raw: string, fail: Fail): string {
   if (raw !== '' && existsSync(dirname(file))) return file;
   return fail(`--json needs a file in an existing folder, got ${JSON.stringify(raw)}`);
 }
-
-export function exitWithUsage(text: string): never {
-  console.log(text);
-  process.exit(0);
-}
-

@@ -4,7 +4,7 @@
 // Run it:  npx tsx lessons/06-pm2/compare.ts [--amount 1200] [--connections 10] [--rounds 3]
 
 import os from 'node:os';
-import { parseArgs } from 'node:util';
+import { commandLine } from '../../lib/options.ts';
 import { exitOnSignals, freePort, isBun, launch } from '../../lib/launch.ts';
 import { defaults as load, measure, wholeNumber, type Figures } from '../02-load-test/loadtest.ts';
 import { startEcosystem } from './pm2-home.ts';
@@ -87,13 +87,8 @@ function line(name: string, figures: Figures): string {
 }
 
 function readArgs(argv: string[]): { amount: number; connections: number; rounds: number } {
-  let values;
-  try {
-    const options = { amount: { type: 'string' }, connections: { type: 'string' }, rounds: { type: 'string' } } as const;
-    values = parseArgs({ args: argv, options }).values;
-  } catch (error) {
-    return usageError((error as Error).message);
-  }
+  const options = { amount: { type: 'string' }, connections: { type: 'string' }, rounds: { type: 'string' } } as const;
+  const { values } = commandLine('compare', usage).parse(argv, options);
   const amount = values.amount === undefined ? defaults.amount : wholeNumber('--amount', values.amount, usageError);
   const connections = values.connections === undefined ? defaults.connections : wholeNumber('--connections', values.connections, usageError, load.maxConnections);
   const rounds = values.rounds === undefined ? defaults.rounds : wholeNumber('--rounds', values.rounds, usageError, 25);
@@ -102,8 +97,7 @@ function readArgs(argv: string[]): { amount: number; connections: number; rounds
 }
 
 function usageError(problem: string): never {
-  console.error(`compare: ${problem}\n\n${usage}`);
-  process.exit(2);
+  return commandLine('compare', usage).fail(problem);
 }
 
 function fail(problem: string): never {

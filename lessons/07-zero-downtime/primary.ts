@@ -7,6 +7,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
+import { commandLine } from '../../lib/options.ts';
 import { defaults as lesson03, log, logError, readWorkerCount, workers } from '../03-cluster/primary.ts';
 
 const defaults = {
@@ -28,6 +29,14 @@ interface Slot {
   isCandidate: boolean; // forked by a roll and not listening yet: if it dies, the roll stops there
 }
 
+const usage = `Usage: npx tsx lessons/07-zero-downtime/primary.ts
+
+  It takes no options; its settings come from the environment:
+  WORKERS=${lesson03.workerCount}   how many workers (default: one per CPU)
+  PORT=3000    the port they share (read by lesson 01's server)
+  Signals: kill -USR2 <pid> rolls the workers; Ctrl+C or kill <pid> stops them all.`;
+
+commandLine('primary', usage).parse(process.argv.slice(2), {});
 const state = {
   workerCount: readWorkerCount(process.env.WORKERS),
   isReady: false,
