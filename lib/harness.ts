@@ -95,13 +95,13 @@ export interface LoadCount {
 // A steady load that counts every failure itself. autocannon reconnects silently when a server
 // ends a connection, so its error count cannot prove "zero requests lost"; this can. Each of
 // `connections` loops sends one request after another, on a fresh connection each time or over a
-// keep-alive agent, until stop() is called, or by itself after the harness's longest wait.
+// keep-alive agent, until stop() is called, or by itself after `limitMs` (default: the harness's longest wait).
 // `timeoutMs` bounds each request (default: the harness's longest wait); one with no answer by then fails.
-export function startLoad(url: string, options: { connections?: number; keepAlive?: boolean; timeoutMs?: number } = {}) {
+export function startLoad(url: string, options: { connections?: number; keepAlive?: boolean; timeoutMs?: number; limitMs?: number } = {}) {
   const connections = options.connections ?? 4;
   const agent = options.keepAlive ? new http.Agent({ keepAlive: true, maxSockets: connections }) : false;
   const count: LoadCount = { requests: 0, failures: 0, non200: 0, errorCodes: {}, byPid: {} };
-  const deadline = Date.now() + defaults.waitMs;
+  const deadline = Date.now() + (options.limitMs ?? defaults.waitMs);
   let isStopped = false;
   const loop = async () => {
     while (!isStopped && Date.now() < deadline) {

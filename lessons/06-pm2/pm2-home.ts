@@ -12,8 +12,15 @@ export const ecosystem = 'lessons/06-pm2/ecosystem.config.cjs';
 
 const defaults = {
   cli: join(root, 'node_modules', 'pm2', 'bin', 'pm2'),
-  cliTimeoutMs: 30_000, // one pm2 command; a start waits for every instance to come online
+  instances: os.availableParallelism(), // as the ecosystem file starts
+  // pm2 starts and reloads instances one at a time: about 1.2 s each on a busy 2-core machine, 0.5 s
+  // each on 16 cores. So every limit on a whole-app command grows with the instance count.
+  baseMs: 30_000,
+  perInstanceMs: 3_000,
 };
+
+// The longest a start, a reload, or a wait for every instance may take on this machine.
+export const appLimitMs = defaults.baseMs + defaults.perInstanceMs * defaults.instances;
 
 // What `pm2 jlist` says about one instance (the fields this lesson reads).
 export interface App {
@@ -71,7 +78,7 @@ export function pm2Home(port: number, extraEnv: Record<string, string> = {}) {
       await waitUntil(async () => {
         apps = await list();
         return apps.length === count && apps.every(isUp) && also(apps);
-      }, `${count} instances online and listening`);
+      }, `${count} instances online and listening`, appLimitMs);
     } catch (error) {
       const seen = apps.map((app) => `${app.pm_id}: pid ${app.pid} ${app.pm2_env.status}${hasListened(app) ? ', listening' : ''}`);
       throw new Error(`${(error as Error).message}; last seen: ${seen.join('; ') || 'no instance'}`);
@@ -96,7 +103,7 @@ export async function startEcosystem(port: number): Promise<Pm2> {
   const pm2 = pm2Home(port);
   try {
     await pm2.run('start', ecosystem);
-    await pm2.waitOnline(os.availableParallelism());
+    await pm2.waitOnline(defaults.instances);
     return pm2;
   } catch (error) {
     await pm2.destroy();
@@ -111,7 +118,7 @@ function hasListened(app: App): boolean {
 
 // Run from the project root on Node, as `npm run pm2 -- <args>` does.
 function cli(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  const options = { cwd: root, env, timeout: defaults.cliTimeoutMs, killSignal: 'SIGKILL' as const };
+  const options = { cwd: root, env, timeout: appLimitMs, killSignal: 'SIGKILL' as const };
   return new Promise((resolve, reject) => {
     execFile(process.execPath, [defaults.cli, ...args], options, (error, stdout, stderr) => {
       if (error) reject(new Error(`pm2 ${args.join(' ')} failed (${error.message.split('\n')[0]}):\n${stdout}${stderr}`));

@@ -5,7 +5,7 @@ import os from 'node:os';
 import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { alivePids, countByPid, freePort, get, heldPort, isBun, pidsInGroup, startLoad, waitUntil } from '../../lib/harness.ts';
-import { ecosystem, pm2Home, type Pm2 } from './pm2-home.ts';
+import { appLimitMs, ecosystem, pm2Home, type Pm2 } from './pm2-home.ts';
 
 const onBun = isBun ? 'Bun: pm2 cluster mode needs Node (process.execPath is bun here; pm2 runs Bun apps in fork mode only)' : false;
 const cpus = os.availableParallelism();
@@ -59,14 +59,14 @@ describe('lesson 06: pm2 runs lesson 01 on every core, in a pm2 home of its own'
   for (const keepAlive of [false, true]) {
     const clients = keepAlive ? 'keep-alive clients' : 'a fresh connection per request';
     test(`reload under continuous load replaces every pid and fails 0 requests, with ${clients}`, { skip: onBun }, async (t) => {
-      const load = startLoad(pm2.url, { connections: 4, keepAlive });
+      const load = startLoad(pm2.url, { connections: 4, keepAlive, limitMs: appLimitMs });
       t.after(() => load.stop());
       await waitUntil(() => load.count.requests >= 50, 'the load to get going');
       await pm2.run('reload', 'cluster_app');
       const answeredByReload = load.count.requests;
       const old = workers;
       workers = await pm2.waitOnline(cpus);
-      await waitUntil(() => load.count.requests >= answeredByReload + 50, 'requests answered after the reload');
+      await waitUntil(() => load.count.requests >= answeredByReload + 50, 'requests answered after the reload', appLimitMs);
       const count = await load.stop();
       t.diagnostic(`${clients}: ${count.requests} requests, ${count.failures} failed, ${count.non200} not 200; by pid ${JSON.stringify(count.byPid)}`);
       assert.deepEqual(workers.filter((pid) => old.includes(pid)), [], `old ${old}, now ${workers}`);
@@ -104,7 +104,7 @@ describe('lesson 06: pm2 gives up on a broken app instead of restarting it forev
     const pm2 = pm2Home(await heldPort(t));
     t.after(() => pm2.destroy());
     await pm2.run('start', ecosystem);
-    await waitUntil(async () => (await pm2.list()).every((app) => app.pm2_env.status === 'errored'), 'every instance to be errored');
+    await waitUntil(async () => (await pm2.list()).every((app) => app.pm2_env.status === 'errored'), 'every instance to be errored', appLimitMs);
     const apps = await pm2.list();
     const maxRestarts = 5; // as in the ecosystem file
     t.diagnostic(`restarts per instance: ${apps.map((app) => app.pm2_env.restart_time)}`);
