@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { commandLine } from '../lib/options.ts';
 import { exitOnSignals, freePort, isBun, root } from '../lib/launch.ts';
 import {
-  chart, columns, defaults as compareDefaults, describePlan, failOnErrors, measureRunner, percent, plural, progress,
+  chart, columns, defaults as compareDefaults, describePlan, failOnErrors, measureRunner, medianOf, percent, plural, progress,
   runners as lessonRunners, runtime, writeJson, type Row, type Runner,
 } from '../lessons/05-compare/compare.ts';
 import { planOptions, readPlan, workerCount, type Plan } from '../lessons/05-compare/options.ts';
@@ -123,8 +123,7 @@ async function main({ load, workerCounts, rounds, pm2, bun }: ReturnType<typeof 
 }
 
 function median(rounds: Row[]): Row & { roundsRequestsPerSec: number[] } {
-  const sorted = [...rounds].sort((a, b) => a.requestsPerSec - b.requestsPerSec);
-  return { ...sorted[Math.floor((sorted.length - 1) / 2)], roundsRequestsPerSec: rounds.map((row) => row.requestsPerSec) };
+  return { ...medianOf(rounds, (row) => row.requestsPerSec), roundsRequestsPerSec: rounds.map((row) => row.requestsPerSec) };
 }
 
 function scale(rows: (Row & { roundsRequestsPerSec: number[] })[]): BenchRow[] {

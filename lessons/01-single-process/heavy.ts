@@ -1,15 +1,19 @@
-// The seed's CPU-bound task, with its loop count as a bounded parameter.
-// scripts/heavy-cost.ts checks that the default costs no more than the seed's constant loop.
+// The seed's CPU-bound task: how far /heavy counts, as a bounded parameter (?n=).
+// scripts/heavy-cost.ts checks, in a running server, that the default costs no more than the seed's loop.
 
 export const heavyDefaults = {
   loops: 5_000_000, // the seed's count: a few milliseconds of one core
   maxLoops: 100_000_000, // the most one request may buy with ?n=
 };
 
+// Where the counting loop sits decides its speed. V8 compiles a hot function with Maglev first (on
+// Node 24 and later), then with Turbofan, whose loop runs about twice as fast; a loop's own turns
+// move its function up to Turbofan. But Maglev inlines a small function like this one into its
+// caller, and an inlined loop moves nothing up: called from the request handler, this loop stayed
+// in the handler's Maglev code for good (0.65x the seed's speed on Node 26, 0.71x on Node 24). So
+// lesson 01's server counts inline in its handler, as the seed did; this is for code that counts
+// elsewhere. Measure any new caller with scripts/heavy-cost.ts's method.
 export function heavy(loops: number): number {
-  // The seed writes `for (let i = 0; i < 5_000_000; i++) total++`. With a variable bound that loop
-  // compiled up to 1.33x slower here; counting `total` itself up to the bound is the same work and
-  // runs as fast as the seed's constant loop (scripts/heavy-cost.ts measures both).
   let total = 0;
   while (total < loops) {
     total++;

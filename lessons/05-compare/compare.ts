@@ -190,6 +190,13 @@ export function progress(line: string): void {
   console.error(`  ${line}`);
 }
 
+// The one median rule of the kit's comparisons: the middle item by `value`, the lower middle of an
+// even count, so that a row's figures all come from one real measurement, never an average of two.
+export function medianOf<T>(items: T[], value: (item: T) => number): T {
+  const sorted = [...items].sort((a, b) => value(a) - value(b));
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
 export function percent(fraction: number): string {
   return `${(fraction * 100).toFixed(0)}%`;
 }

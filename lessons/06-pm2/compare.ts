@@ -7,6 +7,7 @@ import os from 'node:os';
 import { commandLine } from '../../lib/options.ts';
 import { exitOnSignals, freePort, isBun, launch } from '../../lib/launch.ts';
 import { defaults as load, measure, wholeNumber, type Figures } from '../02-load-test/loadtest.ts';
+import { medianOf } from '../05-compare/compare.ts';
 import { startEcosystem } from './pm2-home.ts';
 
 const defaults = {
@@ -72,13 +73,13 @@ async function compare(contenders: Contender[]): Promise<void> {
   // that gets busier or quieter over the whole comparison.
   const ratios = pm2.runs.map((run, i) => run.requestsPerSec / baseline.runs[i].requestsPerSec).sort((a, b) => a - b);
   const ratioOfMedians = pm2.median.requestsPerSec / baseline.median.requestsPerSec;
-  console.log(`  pm2 / lesson 03      ${ratioOfMedians.toFixed(2)}x; median of the per-round ratios ${ratios[Math.floor(rounds / 2)].toFixed(2)}x`);
+  console.log(`  pm2 / lesson 03      ${ratioOfMedians.toFixed(2)}x; median of the per-round ratios ${medianOf(ratios, (ratio) => ratio).toFixed(2)}x`);
   const failed = contenders.flatMap((contender) => contender.runs).reduce((sum, run) => sum + run.errors + run.non2xx, 0);
   if (failed > 0) fail(`${failed} requests failed across the runs: the figures above are not comparable`);
 }
 
 function median(runs: Figures[]): Figures {
-  return [...runs].sort((a, b) => a.requestsPerSec - b.requestsPerSec)[Math.floor(runs.length / 2)];
+  return medianOf(runs, (run) => run.requestsPerSec);
 }
 
 function line(name: string, figures: Figures): string {
