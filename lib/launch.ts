@@ -116,7 +116,7 @@ function watch(child: ChildProcess, pid: number, port: number): Lesson {
     url: `http://127.0.0.1:${port}`,
     // A getter: each wait for the exit has its own bound, and none is left running unawaited.
     get exited() {
-      return bounded<Exit>('its exit', () => output, (settle) => void exited.then((exit) => settle(null, exit)));
+      return bounded<Exit>('exit', () => output, (settle) => void exited.then((exit) => settle(null, exit)));
     },
     output: () => output,
     waitFor,

@@ -87,19 +87,16 @@ describe('the kit', () => {
     assert.ok((count.errorCodes.ECONNREFUSED ?? 0) >= 10, JSON.stringify(count));
   });
 
-  // Every file whose opening comment says "Run it:" is a step a learner runs. The bare cluster is the
-  // benchmark's yardstick: it stays bare, options included.
+  // Every file whose opening comment says "Run it:" is a step a learner runs. The bare cluster and
+  // the seed's server are yardsticks: they stay bare, options included.
   const runnable = ['lessons', 'scripts']
     .flatMap(sourceFiles)
     .filter((file) => /^\/\/ Run it:/m.test(readFileSync(join(root, file), 'utf8').split('\n').slice(0, 6).join('\n')))
-    .filter((file) => file !== 'scripts/bare-cluster.ts');
+    .filter((file) => !['scripts/bare-cluster.ts', 'scripts/seed-server.ts'].includes(file));
   test('every runnable step answers --help with its usage and exit 0, and an unknown option with one line, its usage and exit 2', async (t) => {
     assert.ok(runnable.length >= 10, `runnable steps found: ${runnable}`);
-    const runs = await Promise.all(
-      runnable.flatMap((file) => [start(t, file, { ready: false, args: ['--help'] }), start(t, file, { ready: false, args: ['--bogus'] })]),
-    );
-    for (const [i, file] of runnable.entries()) {
-      const [help, bogus] = [runs[2 * i], runs[2 * i + 1]];
+    for (const file of runnable) {
+      const [help, bogus] = await Promise.all(['--help', '--bogus'].map((arg) => start(t, file, { ready: false, args: [arg] })));
       assert.deepEqual(await help.exited, { code: 0, signal: null }, `${file} --help:\n${help.output()}`);
       assert.match(help.output(), /^Usage: /m, `${file} --help`);
       assert.deepEqual(await bogus.exited, { code: 2, signal: null }, `${file} --bogus:\n${bogus.output()}`);
