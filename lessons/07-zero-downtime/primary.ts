@@ -34,6 +34,7 @@ const state = {
   isShuttingDown: false,
   exitCode: 0,
   quickFailures: 0, // in a row
+  pendingRespawns: 0, // replacements waiting out their delay
   isRolling: false,
   isRollQueued: false,
   slots: new Map<number, Slot>(), // by worker.id
@@ -168,12 +169,18 @@ function onExit(worker: Worker, code: number | null, signal: string | null): voi
   if (!slot) return;
   state.slots.delete(worker.id);
   const how = signal ? `signal ${signal}` : `exit code ${code}`;
-  if (slot.isStopping || state.isShuttingDown) {
+  if (state.isShuttingDown) {
     log(`worker ${worker.process.pid} has exited (${how})`);
-    if (state.isShuttingDown && state.slots.size === 0) finish();
+    if (state.slots.size === 0) finish();
     return;
   }
-  if (slot.isCandidate) return; // the roll that forked it says so, and stops
+  // Counted, not assumed: an old worker that dies while the roll's replacement for it is starting
+  // needs no second replacement, and a replacement that fails while its old worker still runs needs none.
+  const running = runningCount() + state.pendingRespawns;
+  if (running >= state.workerCount) {
+    const verb = slot.isStopping ? 'has exited' : 'died';
+    return log(`worker ${worker.process.pid} ${verb} (${how}): ${workers(running)} running or on the way, no replacement needed`);
+  }
   respawnLater(slot, how);
 }
 
@@ -189,10 +196,12 @@ function respawnLater(slot: Slot, how: string): void {
     : 'forking a replacement now';
   log(`worker ${slot.worker.process.pid} died (${how}) ${life} (${listeningCount()} listening): ${plan}`);
   const diedAt = Date.now();
+  state.pendingRespawns++;
   setTimeout(() => respawn(diedAt), delayMs);
 }
 
 function respawn(diedAt: number): void {
+  state.pendingRespawns--;
   if (state.isShuttingDown) return;
   const { worker } = fork();
   log(`forked worker ${worker.process.pid}, ${Date.now() - diedAt} ms after the crash`);
@@ -214,6 +223,10 @@ function giveUp(how: string): void {
       `not forking more. Their own lines above say why; fix that and start again.`,
   );
   shutdown('giving up', 1);
+}
+
+function runningCount(): number {
+  return [...state.slots.values()].filter((slot) => !slot.isStopping).length;
 }
 
 function listeningCount(): number {

@@ -105,6 +105,24 @@ describe('lesson 07: zero-downtime restarts and crash-loop backoff', () => {
     assert.deepEqual(last.filter((pid) => first.includes(pid)), []);
   });
 
+  test('an old worker that dies while its replacement is starting is not replaced twice: the count stays N', async (t) => {
+    const cluster = await start(t, primary, { ready, env: { WORKERS: '2' } });
+    const first = await workerPids(cluster);
+    const mark = cluster.output().length;
+    process.kill(cluster.pid, 'SIGUSR2');
+    const [, fresh, old] = await cluster.waitFor(/roll 1\/2: forked worker (\d+) to replace worker (\d+)/, mark);
+    process.kill(Number(old), 'SIGKILL');
+    await cluster.waitFor(/rolling restart done: .*\n/, mark);
+    const log = cluster.output().slice(mark);
+    // Proof that the kill came in time: the old worker died as a crash, not as a stopped worker.
+    assert.match(log, new RegExp(`worker ${old} died \\(signal SIGKILL\\)`), log);
+    const workers = await workerPids(cluster);
+    assert.equal(workers.length, 2, `workers after the roll: ${workers}\n${log}`);
+    assert.ok(workers.includes(Number(fresh)), `the replacement ${fresh} is gone: ${workers}`);
+    assert.deepEqual(workers.filter((pid) => first.includes(pid)), [], `${first} -> ${workers}`);
+    assert.match(log, /rolling restart done: .* \(2 listening\)/, log);
+  });
+
   test('SIGTERM under load answers the requests already accepted, then every process exits', async (t) => {
     const cluster = await start(t, primary, { ready, env: { WORKERS: '2' } });
     const workers = await workerPids(cluster);
