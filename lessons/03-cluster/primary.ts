@@ -120,20 +120,20 @@ function onExit(worker: Worker, code: number | null, signal: string | null): voi
   // way already, and that replacement is enough.
   const running = runningCount() + state.pendingForks;
   if (running >= state.workerCount) return log(`worker ${worker.process.pid} ${verb} (${how}): ${workers(running)} running, no replacement needed`);
-  replaceLater(tracked, `${verb} (${how})`);
+  replaceLater(tracked, verb, how);
 }
 
-function replaceLater(tracked: Tracked, what: string): void {
+function replaceLater(tracked: Tracked, verb: string, how: string): void {
   // Counted from 'listening', not from fork: on a busy machine a worker can take seconds to fail.
   const listenedMs = tracked.listeningSince === undefined ? 0 : Date.now() - tracked.listeningSince;
   const isQuick = listenedMs < defaults.minUptimeMs;
   state.quickExits = isQuick ? state.quickExits + 1 : 0;
-  if (state.quickExits >= defaults.maxQuickExits) return giveUp(what);
+  if (state.quickExits >= defaults.maxQuickExits) return giveUp(how);
   const delayMs = isQuick ? state.respawnDelayMs(state.quickExits) : 0;
   const life = tracked.listeningSince === undefined ? 'before it listened' : `after ${seconds(listenedMs)} s listening`;
   const when = delayMs === 0 ? 'now' : `in ${delayMs} ms`;
   const plan = isQuick ? `quick exit ${state.quickExits} of ${defaults.maxQuickExits} in a row, forking a replacement ${when}` : `forking a replacement ${when}`;
-  log(`worker ${tracked.worker.process.pid} ${what} ${life} (${listeningCount()} listening): ${plan}`);
+  log(`worker ${tracked.worker.process.pid} ${verb} (${how}) ${life} (${listeningCount()} listening): ${plan}`);
   const exitedAt = Date.now();
   state.pendingForks++;
   setTimeout(() => forkReplacement(exitedAt), delayMs);
@@ -152,9 +152,9 @@ function noteStable(tracked: Tracked): void {
   log(`worker ${tracked.worker.process.pid} has been listening for ${seconds(defaults.minUptimeMs)} s: the quick exit count starts over`);
 }
 
-function giveUp(what: string): void {
+function giveUp(how: string): void {
   logError(
-    `${state.quickExits} workers in a row exited before they had listened for ${defaults.minUptimeMs} ms (last: ${what}): ` +
+    `${state.quickExits} workers in a row exited before they had listened for ${defaults.minUptimeMs} ms (last: ${how}): ` +
       `not forking more. Their own lines above say why; fix that and start again.`,
   );
   shutdown('giving up', 1);
