@@ -119,8 +119,9 @@ function onExit(worker: Worker, code: number | null, signal: string | null): voi
   // Counted, not assumed: during lesson 07's roll a worker can die while its replacement is on the
   // way already, and that replacement is enough.
   const running = runningCount() + state.pendingForks;
-  if (running >= state.workerCount) return log(`worker ${worker.process.pid} ${verb} (${how}): ${workers(running)} running, no replacement needed`);
-  replaceLater(tracked, verb, how);
+  if (running < state.workerCount) return replaceLater(tracked, verb, how);
+  const enough = tracked.isStopping ? '' : `: ${workers(running)} running, no replacement needed`;
+  log(`worker ${worker.process.pid} ${verb} (${how})${enough}`);
 }
 
 function replaceLater(tracked: Tracked, verb: string, how: string): void {
