@@ -1,9 +1,9 @@
 // Lesson 01: one process, one thread. A plain node:http server whose /heavy route keeps the CPU
-// busy: while it counts, this process answers nobody else. Every later lesson runs this file as is.
+// busy: while it counts, this process answers nobody else. Every later lesson runs this server as is.
 // Run it:  npx tsx lessons/01-single-process/server.ts    then: curl -i http://127.0.0.1:3000/heavy
 
-import cluster from 'node:cluster';
 import http from 'node:http';
+import { pathToFileURL } from 'node:url';
 import { commandLine } from '../../lib/options.ts';
 import { readLoops } from './heavy.ts';
 
@@ -20,27 +20,26 @@ const usage = `Usage: npx tsx lessons/01-single-process/server.ts
   PORT=${defaults.port}        the port to listen on (0: any free one)
   HOST=${defaults.host}   the address to listen on`;
 
-commandLine('server', usage).parse(process.argv.slice(2), {});
 const port = readPort(process.env.PORT);
 const host = process.env.HOST || defaults.host;
-const crashOnPurpose = readCrashHook(process.env.EVERY_CORE_TEST_CRASH);
+const server = http.createServer(answer);
 let isStopping = false;
 
-if (crashOnPurpose === 'boot') fail('EVERY_CORE_TEST_CRASH=boot: exiting 1 before listening, on purpose');
-const server = http.createServer(answer);
-server.once('error', failToListen);
-server.listen(port, host, () => {
-  console.log(`[pid ${process.pid}] listening on ${urlOf(server)}`);
-  if (crashOnPurpose === 'after-listen') fail('EVERY_CORE_TEST_CRASH=after-listen: exiting 1 just after listening, on purpose');
-});
+// Run as a program, it serves and exits once stopped. Lesson 03's worker imports it and leaves its
+// cluster before exiting instead.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  commandLine('server', usage).parse(process.argv.slice(2), {});
+  serve(() => process.exit(0));
+}
 
-// `on`, not `once`: tsx re-sends a Ctrl+C that its child has not acknowledged within 30 ms, and a
-// second signal with no listener left would end the process on the spot, exit 130, mid-drain.
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
-// A cluster worker also stops when its primary disconnects it or goes away: Node's workers would
-// exit by themselves then, Bun's do not.
-if (cluster.isWorker) process.once('disconnect', stop);
+export function serve(leave: () => void): void {
+  server.once('error', failToListen);
+  server.listen(port, host, () => console.log(`[pid ${process.pid}] listening on ${urlOf(server)}`));
+  // `on`, not `once`: tsx re-sends a Ctrl+C that its child has not acknowledged within 30 ms, and a
+  // second signal with no listener left would end the process on the spot, exit 130, mid-drain.
+  process.on('SIGINT', () => stop(leave));
+  process.on('SIGTERM', () => stop(leave));
+}
 
 function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
   res.setHeader('x-worker-pid', process.pid);
@@ -81,30 +80,21 @@ function splitUrl(url: string): [path: string, query: string] {
   return at === -1 ? [url, ''] : [url.slice(0, at), url.slice(at + 1)];
 }
 
-function stop(): void {
+// Stops taking work, finishes what is open, then calls `leave` (exit, for a program on its own).
+export function stop(leave: () => void): void {
   if (isStopping) return;
   isStopping = true;
   console.log(`[pid ${process.pid}] stopping: answering what is open, then exiting`);
   setTimeout(forceExit, defaults.graceMs).unref();
   // Closing idle keep-alive sockets at once races with a client that is sending on one just then;
   // a short drain lets busy clients read a Connection: close answer and leave between requests.
-  setTimeout(closeServer, defaults.drainMs).unref();
+  setTimeout(() => closeServer(leave), defaults.drainMs).unref();
 }
 
-function closeServer(): void {
+function closeServer(leave: () => void): void {
   // The callback runs once the last connection has ended, whether the listener was open or not.
   server.close(leave);
   server.closeIdleConnections();
-}
-
-function leave(): void {
-  // A cluster worker still connected to its primary leaves through disconnect(), which returns once
-  // the primary has stopped handing it connections: on Node the primary holds each connection it
-  // hands over until the worker takes or refuses it, and one handed to a worker that has just
-  // exited would hang until the client gives up.
-  if (!cluster.isWorker || !process.connected) process.exit(0);
-  process.once('disconnect', () => process.exit(0));
-  cluster.worker!.disconnect();
 }
 
 function forceExit(): void {
@@ -117,14 +107,6 @@ function readPort(raw: string | undefined): number {
   if (raw === undefined || raw === '') return defaults.port;
   if (/^\d{1,5}$/.test(raw) && Number(raw) <= 65_535) return Number(raw);
   return fail(`PORT must be a whole number from 0 to 65535, got ${JSON.stringify(raw)}: try PORT=3000`);
-}
-
-// Lesson 07's tests crash workers on purpose to watch the primary back off. Off unless set; the name
-// is long so that nobody sets it by accident.
-function readCrashHook(raw: string | undefined): 'boot' | 'after-listen' | undefined {
-  if (raw === undefined || raw === '') return undefined;
-  if (raw === 'boot' || raw === 'after-listen') return raw;
-  return fail(`EVERY_CORE_TEST_CRASH must be boot or after-listen (a test hook), got ${JSON.stringify(raw)}: unset it`);
 }
 
 function failToListen(error: NodeJS.ErrnoException): void {

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import os from 'node:os';
 import { describe, test } from 'node:test';
-import { alivePids, countByPid, heldPort, isBun, pidsRunning, start, waitUntil, type Lesson } from '../../lib/harness.ts';
+import { alivePids, countByPid, get, heldPort, isBun, pidsRunning, start, waitUntil, type Lesson } from '../../lib/harness.ts';
 
 const primary = 'lessons/03-cluster/primary.ts';
-const ready = /cluster ready: \d+ workers listening/;
+const ready = /cluster ready: \d+ workers? listening/;
 
 // Counted from the processes themselves, not from the primary's log.
 function workerPids(cluster: Lesson): Promise<number[]> {
-  return pidsRunning(cluster.pid, 'lessons/01-single-process/server.ts');
+  return pidsRunning(cluster.pid, 'lessons/03-cluster/worker.ts');
 }
 
 describe('lesson 03: one worker per CPU with node:cluster', () => {
@@ -38,7 +39,7 @@ describe('lesson 03: one worker per CPU with node:cluster', () => {
     await cluster.waitFor(new RegExp(`worker ${victim} died \\(signal SIGKILL\\)`), mark);
     const meanwhile = await countByPid(cluster.url, 5);
     assert.ok(!meanwhile.has(victim), 'the dead worker answered');
-    await cluster.waitFor(/listening \(2\/2 up\)/, mark);
+    await cluster.waitFor(/worker \d+ listening \(2 listening\)/, mark);
     const workers = await workerPids(cluster);
     assert.equal(workers.length, 2);
     assert.ok(workers.includes(survivor) && !workers.includes(victim), `workers now: ${workers}`);
@@ -55,14 +56,30 @@ describe('lesson 03: one worker per CPU with node:cluster', () => {
     await waitUntil(async () => (await alivePids(workers)).length === 0, `worker pids ${workers} to be gone`);
   });
 
+  test('a stopping worker still answers a keep-alive client once, with Connection: close, then exits', async (t) => {
+    const cluster = await start(t, primary, { ready, env: { WORKERS: '1' } });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    t.after(() => agent.destroy());
+    assert.equal((await get(cluster.url, { agent })).headers.connection, 'keep-alive');
+    const mark = cluster.output().length;
+    process.kill(cluster.pid, 'SIGTERM');
+    await cluster.waitFor(/\[pid \d+\] stopping/, mark);
+    // Asked with SIGTERM, lesson 01's server drains for half a second; worker.disconnect() would
+    // have closed this idle connection at once.
+    const last = await get(cluster.url, { agent });
+    assert.equal(last.status, 200);
+    assert.equal(last.headers.connection, 'close');
+    assert.deepEqual(await cluster.exited, { code: 0, signal: null }, cluster.output());
+  });
+
   test('a port already in use ends the primary with a clear error instead of a respawn loop', async (t) => {
     const port = await heldPort(t);
     const cluster = await start(t, primary, { ready: false, port, env: { WORKERS: '2' } });
     assert.deepEqual(await cluster.exited, { code: 1, signal: null }, cluster.output());
     assert.match(cluster.output(), /port \d+ is already in use/);
-    assert.match(cluster.output(), /3 workers in a row died before they had served for 1000 ms .*not forking more/);
-    const forks = cluster.output().match(/forking a replacement/g)?.length ?? 0;
-    assert.ok(forks <= 2, `${forks} replacements forked for a port that can never be had`);
+    assert.match(cluster.output(), /5 workers in a row exited before they had listened for 1000 ms .*not forking more/);
+    const forks = cluster.output().match(/forked worker/g)?.length ?? 0;
+    assert.ok(forks <= 4, `${forks} replacements forked for a port that can never be had`);
   });
 
   test("with PORT=0, Node's workers share one random port while Bun's each get their own", async (t) => {

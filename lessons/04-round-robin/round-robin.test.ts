@@ -6,7 +6,7 @@ import { countByWorker } from './distribution.ts';
 
 const primary = 'lessons/04-round-robin/primary.ts';
 const distribution = 'lessons/04-round-robin/distribution.ts';
-const ready = /cluster ready: \d+ workers listening/;
+const ready = /cluster ready: \d+ workers? listening/;
 const noRoundRobin = "Bun: its node:cluster has no round-robin; each worker binds the port with SO_REUSEPORT and the kernel picks";
 const noSocketView = isBun ? noRoundRobin : !canSeeSockets ? `${process.platform}: the test reads who holds a socket from Linux's /proc` : false;
 
@@ -23,7 +23,7 @@ async function socketHolders(cluster: Lesson): Promise<{ primary: boolean; worke
 
 // Counted from the processes themselves: on a cold cache tsx's esbuild shares the group too.
 function workerPids(cluster: Lesson): Promise<number[]> {
-  return pidsRunning(cluster.pid, 'lessons/01-single-process/server.ts');
+  return pidsRunning(cluster.pid, 'lessons/03-cluster/worker.ts');
 }
 
 function counts(byPid: Map<number, { requests: number; connections: number }>): string {

@@ -13,7 +13,9 @@ module.exports = {
   apps: [
     {
       name: 'cluster_app', // what `pm2 ls`, `logs`, `reload`, `stop` and `delete` call it
-      script: path.join(root, 'lessons', '01-single-process', 'server.ts'), // lesson 01's server, unchanged
+      // Lesson 01's server, unchanged, as a cluster worker: lesson 03's worker.ts runs it and leaves the
+      // cluster properly (through disconnect()) once it has stopped.
+      script: path.join(root, 'lessons', '03-cluster', 'worker.ts'),
       cwd: root, // the workers' working directory, wherever pm2 was started from
       // For a .ts script without one, pm2 7 picks bun whenever bun is on PATH, and refuses to start
       // it below Node 22.18 otherwise: name Node, and let tsx's loader compile the TypeScript.
