@@ -3,6 +3,7 @@
 // Run it:  npx tsx lessons/01-single-process/server.ts    then: curl -i http://127.0.0.1:3000/heavy
 
 import http from 'node:http';
+import net from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { commandLine } from '../../lib/options.ts';
 import { readLoops } from './heavy.ts';
@@ -10,7 +11,7 @@ import { readLoops } from './heavy.ts';
 const defaults = {
   port: 3000,
   host: '127.0.0.1',
-  drainMs: 500, // after a stop signal, keep answering (with Connection: close) before closing
+  drainMs: 500, // after a stop signal, take no new connections but answer the open ones (with Connection: close)
   graceMs: 5_000, // then close whatever is still open, and exit
 };
 
@@ -84,11 +85,21 @@ function splitUrl(url: string): [path: string, query: string] {
 export function stop(leave: () => void): void {
   if (isStopping) return;
   isStopping = true;
+  stopAccepting();
   console.log(`[pid ${process.pid}] stopping: answering what is open, then exiting`);
   setTimeout(forceExit, defaults.graceMs).unref();
   // Closing idle keep-alive sockets at once races with a client that is sending on one just then;
-  // a short drain lets busy clients read a Connection: close answer and leave between requests.
+  // a short drain lets busy clients read a Connection: close answer and leave between requests,
+  // and lets a connection accepted just before the stop send its request and get its answer.
   setTimeout(() => closeServer(leave), defaults.drainMs).unref();
+}
+
+function stopAccepting(): void {
+  // Not server.close(): Node's http close also destroys the connections idle at that moment, and
+  // since Node 26.4 those include connections accepted a moment ago whose request is not read yet
+  // (https://github.com/nodejs/node/pull/63470): under load, their clients would get ECONNRESET.
+  // net's close only stops accepting. Bun's http.Server is no net.Server: it closes after the drain.
+  if (server instanceof net.Server) net.Server.prototype.close.call(server);
 }
 
 function closeServer(leave: () => void): void {
