@@ -29,7 +29,7 @@ interface Host {
 // Starts the lesson; when the test ends, stops it (its whole process group) and removes whatever
 // namespace or veth it still has: they outlive a SIGKILL, unlike processes.
 async function startHosts(t: TestContext, args: string[] = []): Promise<Lesson> {
-  return launch(hostsFile, { ready, args, env: { WORKERS: '2' } }, (lesson) => {
+  return launch(hostsFile, { ready, args, env: { WORKERS: '1' } }, (lesson) => {
     t.after(() => lesson.stop());
     t.after(() => removeLeftovers(lesson.pid));
   });
@@ -150,9 +150,9 @@ describe('lesson 10: many machines behind nginx', () => {
       const before = await workersIn(host.namespace);
       const mark = lesson.output().length;
       process.kill(host.primary, 'SIGUSR2');
-      await lesson.waitFor(new RegExp(`\\[${host.name}\\] .*rolling restart done: 2 of 2 workers replaced`), mark);
+      await lesson.waitFor(new RegExp(`\\[${host.name}\\] .*rolling restart done: 1 of 1 worker replaced`), mark);
       const after = await workersIn(host.namespace);
-      assert.equal(after.length, 2, `${host.name}'s workers after its roll: ${after}`);
+      assert.equal(after.length, 1, `${host.name}'s workers after its roll: ${after}`);
       assert.deepEqual(after.filter((pid) => before.includes(pid)), [], `${host.name}: ${before} -> ${after}`);
     }
     assertNoneLost(t, await load.stop());
