@@ -234,7 +234,7 @@ async function tearDown(): Promise<void> {
   await Promise.all(run.hosts.map((host) => stopProcess(host.cluster, 'SIGTERM')));
   for (const host of run.hosts) if (host.namespace) await removeNamespace(host.namespace);
   if (run.dir) fs.rmSync(run.dir, { recursive: true, force: true });
-  log(`stopped: ${run.hosts.length === 0 ? 'nothing was started' : 'no nginx, cluster, namespace or veth of this run is left'}`);
+  log('stopped: nothing of this run is left');
 }
 
 async function stopProcess(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
