@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
-import { get, isBun, launch, pidsInGroup, root, startLoad, waitUntil, type Lesson, type LoadCount } from '../../test/harness.ts';
+import { get, heldPort, isBun, launch, pidsInGroup, root, startLoad, waitUntil, type Lesson, type LoadCount } from '../../test/harness.ts';
 
 const hostsFile = 'lessons/10-many-machines/hosts.ts';
 const ready = /front: http:\/\/127\.0\.0\.1:\d+/;
@@ -171,6 +171,20 @@ describe('lesson 10: many machines behind nginx', () => {
     assert.equal((await leftovers(lesson.pid)).filter((what) => what.startsWith('namespace')).length, 3);
     process.kill(lesson.pid, 'SIGTERM');
     assert.deepEqual(await lesson.exited, { code: 0, signal: null }, lesson.output());
+    assert.deepEqual(await leftovers(lesson.pid), []);
+    await waitUntil(async () => (await pidsInGroup(lesson.pid)).length === 0, 'every process of the run to be gone');
+  });
+
+  test('a start that fails half-way (nginx cannot have its port) says why, exits 1 and leaves nothing behind', { skip: noNamespaces }, async (t) => {
+    const port = await heldPort(t);
+    const lesson = await launch(hostsFile, { ready: false, port, env: { WORKERS: '1' } }, (lesson) => {
+      t.after(() => lesson.stop());
+      t.after(() => removeLeftovers(lesson.pid));
+    });
+    assert.deepEqual(await lesson.exited, { code: 1, signal: null }, lesson.output());
+    assert.match(lesson.output(), new RegExp(`\\[nginx\\] .*bind\\(\\) to 127\\.0\\.0\\.1:${port} failed \\(98: Address already in use\\)`));
+    assert.match(lesson.output(), /cannot start: nginx exited at start: its lines above say why/);
+    assert.match(lesson.output(), /\[host3\] .*cluster ready/, 'the hosts were up before nginx failed');
     assert.deepEqual(await leftovers(lesson.pid), []);
     await waitUntil(async () => (await pidsInGroup(lesson.pid)).length === 0, 'every process of the run to be gone');
   });

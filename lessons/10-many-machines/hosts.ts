@@ -59,8 +59,10 @@ try {
   run.isUp = true;
   await once(stopping.signal, 'abort');
 } catch (error) {
-  if (!stopping.signal.aborted) run.exitCode = 1;
-  if (!stopping.signal.aborted) logError(`cannot start: ${(error as Error).message}`);
+  if (!stopping.signal.aborted) {
+    run.exitCode = 1;
+    logError(`cannot start: ${(error as Error).message}`);
+  }
 }
 await tearDown();
 process.exit(run.exitCode);
