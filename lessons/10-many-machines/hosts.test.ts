@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
-import { get, heldPort, isBun, launch, pidsInGroup, root, startLoad, waitUntil, type Lesson, type LoadCount } from '../../test/harness.ts';
+import { get, heldPort, isBun, launch, pidsInGroup, root, startLoad, waitUntil, type Lesson, type LoadCount } from '../../lib/harness.ts';
 
 const hostsFile = 'lessons/10-many-machines/hosts.ts';
 const ready = /front: http:\/\/127\.0\.0\.1:\d+/;
@@ -76,7 +76,7 @@ async function namespacePids(namespace: string): Promise<number[]> {
 
 // Lesson 01's servers running in a namespace (tsx's esbuild can run there too).
 async function workersIn(namespace: string): Promise<number[]> {
-  const isWorker = (pid: number) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('01-single-process/server.ts');
+  const isWorker = (pid: number) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('03-cluster/worker.ts');
   return (await namespacePids(namespace)).filter((pid) => {
     try {
       return isWorker(pid);

@@ -8,12 +8,13 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
+import { freePort } from '../../lib/launch.ts';
+import { commandLine } from '../../lib/options.ts';
 import { wholeNumber } from '../02-load-test/loadtest.ts';
 
 const defaults = {
@@ -50,8 +51,9 @@ const frontPort = readPort(process.env.PORT);
 const stopping = new AbortController();
 const run = { hosts: [] as Host[], dir: '', nginx: undefined as ChildProcess | undefined, isUp: false, exitCode: 0 };
 
-process.once('SIGINT', () => requestStop('SIGINT', 0));
-process.once('SIGTERM', () => requestStop('SIGTERM', 0));
+// `on`, not `once`: a second Ctrl+C (tsx re-sends one) must not cut the teardown short.
+process.on('SIGINT', () => requestStop('SIGINT', 0));
+process.on('SIGTERM', () => requestStop('SIGTERM', 0));
 try {
   await cleanLeftovers();
   await bringUp();
@@ -411,14 +413,6 @@ function waitForLine(child: ChildProcess, lines: EventEmitter, pattern: RegExp, 
   });
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  return port;
-}
-
 function checkNotStopping(): void {
   if (stopping.signal.aborted) throw new Error('stopped');
 }
@@ -446,17 +440,7 @@ function logError(line: string): void {
 // ---- Before anything starts: the options, and the tools this needs ----
 
 function readOptions(argv: string[]): { hostCount: number; isLocal: boolean } {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: { hosts: { type: 'string' }, local: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
-  } catch (error) {
-    return usageError((error as Error).message);
-  }
-  const { values } = parsed;
-  if (values.help) {
-    console.log(usage);
-    process.exit(0);
-  }
+  const { values } = commandLine('hosts', usage).parse(argv, { hosts: { type: 'string' }, local: { type: 'boolean' } });
   const hostCount = values.hosts === undefined ? defaults.hostCount : wholeNumber('--hosts', values.hosts, usageError, defaults.maxHosts);
   return { hostCount, isLocal: values.local === true };
 }
@@ -491,6 +475,5 @@ function readPort(raw: string | undefined): number {
 }
 
 function usageError(problem: string): never {
-  console.error(`hosts: ${problem}\n\n${usage}`);
-  process.exit(2);
+  return commandLine('hosts', usage).fail(problem);
 }
