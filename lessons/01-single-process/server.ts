@@ -16,13 +16,16 @@ const defaults = {
 const port = readPort(process.env.PORT);
 const host = process.env.HOST || defaults.host;
 const crashOnPurpose = readCrashHook(process.env.EVERY_CORE_TEST_CRASH);
+const reusePort = readReusePort(process.env.REUSE_PORT); // lesson 09: this process holds a socket of its own
 let isStopping = false;
 
 if (crashOnPurpose === 'boot') fail('EVERY_CORE_TEST_CRASH=boot: exiting 1 before listening, on purpose');
 const server = http.createServer(answer);
 server.once('error', failToListen);
-server.listen(port, host, () => {
+server.listen({ port, host, exclusive: reusePort, reusePort }, () => {
   console.log(`[pid ${process.pid}] listening on ${urlOf(server)}`);
+  // A socket of its own is invisible to a cluster primary, which only hears of the ones it shares out.
+  if (reusePort) process.send?.({ event: 'listening', address: server.address() });
   if (crashOnPurpose === 'after-listen') fail('EVERY_CORE_TEST_CRASH=after-listen: exiting 1 just after listening, on purpose');
 });
 
@@ -109,6 +112,13 @@ function readCrashHook(raw: string | undefined): 'boot' | 'after-listen' | undef
   if (raw === undefined || raw === '') return undefined;
   if (raw === 'boot' || raw === 'after-listen') return raw;
   return fail(`EVERY_CORE_TEST_CRASH must be boot or after-listen (a test hook), got ${JSON.stringify(raw)}: unset it`);
+}
+
+// Lesson 09 sets it for its workers. Off unless set.
+function readReusePort(raw: string | undefined): boolean {
+  if (raw === undefined || raw === '' || raw === '0') return false;
+  if (raw === '1') return true;
+  return fail(`REUSE_PORT must be 1 (each process listens with SO_REUSEPORT) or 0, got ${JSON.stringify(raw)}: unset it`);
 }
 
 function failToListen(error: NodeJS.ErrnoException): void {

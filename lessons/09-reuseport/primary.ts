@@ -1,0 +1,52 @@
+// Lesson 09: no primary in the path. Lesson 03's cluster, but each worker listens on the port itself
+// with `reusePort` (SO_REUSEPORT): the kernel hands every new connection straight to one of the
+// workers' own sockets, and the primary only forks, watches and replaces.
+// Run it:  npx tsx lessons/09-reuseport/primary.ts        (Node 22.12+ on Linux; WORKERS=4 to choose the count)
+
+import cluster, { type Worker } from 'node:cluster';
+import type { AddressInfo } from 'node:net';
+import { logError, startPrimary } from '../03-cluster/primary.ts';
+
+const defaults = {
+  reusePortSince: { node22: [22, 12], node23: [23, 1] }, // the Node releases that brought listen()'s reusePort
+  // Linux spreads connections over the sockets of one port; other systems let them share it but
+  // give every connection to one of them (or the last to bind), which would look like a broken cluster.
+  balancingPlatforms: ['linux'],
+};
+
+const isBun = 'bun' in process.versions;
+
+if (isBun) {
+  // Bun's node:cluster already gives every worker a SO_REUSEPORT socket of its own on Linux.
+  console.log(`[primary ${process.pid}] on Bun, this is what its cluster always does: running lesson 03's cluster as is`);
+} else {
+  refuseWithoutReusePort();
+  process.env.REUSE_PORT = '1'; // cluster.fork() hands the primary's environment to every worker
+  cluster.on('message', relayListening);
+}
+startPrimary();
+
+function refuseWithoutReusePort(): void {
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  const { node22, node23 } = defaults.reusePortSince;
+  const hasReusePort = major > 23 || (major === 23 && minor >= node23[1]) || (major === 22 && minor >= node22[1]);
+  if (!hasReusePort) {
+    cannotStart(`listen() has reusePort since Node ${node22.join('.')} (and ${node23.join('.')}); this is Node ${process.versions.node}: run it with Node 22.12 or later, e.g. npx --yes node@22 --import tsx lessons/09-reuseport/primary.ts`);
+  }
+  if (!defaults.balancingPlatforms.includes(process.platform)) {
+    cannotStart(`${process.platform} does not spread connections over SO_REUSEPORT sockets as Linux does: run this lesson on Linux`);
+  }
+}
+
+// Lesson 01's server says "listening" in a message; lesson 03's machinery waits for the cluster's
+// own 'listening' event, which Node raises only for the sockets the primary shares out.
+function relayListening(worker: Worker, message: { event?: string; address?: AddressInfo }): void {
+  if (message?.event !== 'listening' || !message.address) return;
+  worker.emit('listening', message.address);
+  cluster.emit('listening', worker, message.address);
+}
+
+function cannotStart(line: string): never {
+  logError(line);
+  process.exit(1);
+}
