@@ -6,15 +6,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { logError, startPrimary } from '../03-cluster/primary.ts';
-
-const defaults = {
-  reusePortSince: { node22: [22, 12], node23: [23, 1] }, // the Node releases that brought listen()'s reusePort
-  // Linux spreads connections over the sockets of one port; other systems let them share it but
-  // give every connection to one of them (or the last to bind), which would look like a broken cluster.
-  balancingPlatforms: ['linux'],
-};
-
-const isBun = 'bun' in process.versions;
+import { isBun, reusePortProblem } from './support.ts';
 
 if (isBun) {
   // Bun's node:cluster already gives every worker a SO_REUSEPORT socket of its own on Linux.
@@ -27,15 +19,8 @@ if (isBun) {
 startPrimary();
 
 function refuseWithoutReusePort(): void {
-  const [major, minor] = process.versions.node.split('.').map(Number);
-  const { node22, node23 } = defaults.reusePortSince;
-  const hasReusePort = major > 23 || (major === 23 && minor >= node23[1]) || (major === 22 && minor >= node22[1]);
-  if (!hasReusePort) {
-    cannotStart(`listen() has reusePort since Node ${node22.join('.')} (and ${node23.join('.')}); this is Node ${process.versions.node}: run it with Node 22.12 or later, e.g. npx --yes node@22 --import tsx lessons/09-reuseport/primary.ts`);
-  }
-  if (!defaults.balancingPlatforms.includes(process.platform)) {
-    cannotStart(`${process.platform} does not spread connections over SO_REUSEPORT sockets as Linux does: run this lesson on Linux`);
-  }
+  const problem = reusePortProblem();
+  if (problem) cannotStart(problem);
 }
 
 // Lesson 01's server says "listening" in a message; lesson 03's machinery waits for the cluster's
