@@ -21,6 +21,9 @@ startPrimary();
 function refuseWithoutReusePort(): void {
   const problem = reusePortProblem();
   if (problem) cannotStart(problem);
+  // Port 0 asks the kernel for a free port at each listen(): every worker would get its own.
+  const port = process.env.PORT;
+  if (port && /^0+$/.test(port)) cannotStart(`PORT=${port} would give every worker a random port of its own: pick one, e.g. PORT=3000`);
 }
 
 // Lesson 01's server says "listening" in a message; lesson 03's machinery waits for the cluster's

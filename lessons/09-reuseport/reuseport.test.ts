@@ -78,6 +78,12 @@ describe('lesson 09: every worker listens on the port itself (reusePort)', { ski
     const counts = await countByPid(cluster.url, 200, (seen) => seen.has(replacement));
     assert.ok(counts.has(replacement), `the replacement ${replacement} never answered: ${JSON.stringify([...counts])}`);
   });
+
+  test('PORT=0 exits 1 with one line: each worker would get a random port of its own', { skip: isBun && 'Bun: lesson 09 runs lesson 03 as is' }, async (t) => {
+    const cluster = await start(t, primary, { ready: false, port: 0 });
+    assert.deepEqual(await cluster.exited, { code: 1, signal: null }, cluster.output());
+    assert.equal(cluster.output(), `[primary ${cluster.pid}] PORT=0 would give every worker a random port of its own: pick one, e.g. PORT=3000\n`);
+  });
 });
 
 describe('lesson 09 on a runtime without reusePort', () => {
