@@ -42,7 +42,12 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main(pr
 async function main(argv: string[]): Promise<void> {
   const options = readArgs(argv);
   if (options.migrate === undefined || process.env[insideMarker]) return void (await rollUnderLoad(options));
-  process.exitCode = await inOwnNamespace(options.migrate, argv);
+  try {
+    process.exitCode = await inOwnNamespace(options.migrate, argv);
+  } catch (error) {
+    // An `ip` command that failed, and its own words why (the 'exit' handler removes what was made).
+    process.exitCode = cannotStart((error as Error).message.trim().split('\n').join(': '));
+  }
 }
 
 // ---- The roll: what runs in the namespace, or on this machine's network ----
