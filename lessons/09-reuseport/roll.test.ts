@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { describe, test, type TestContext } from 'node:test';
-import { alivePids, launch, start, type Lesson } from '../../test/harness.ts';
+import { alivePids, launch, start, waitUntil, type Lesson } from '../../test/harness.ts';
 import { defaults, namespaceProblem, ownNamespaces, removeNamespace } from './roll.ts';
 import { reusePortProblem } from './support.ts';
 
@@ -50,7 +50,8 @@ describe("lesson 09's catch: a closing SO_REUSEPORT socket resets its queue, unl
     process.kill(run.pid, 'SIGINT');
     await run.exited;
     assert.ok(!ownNamespaces().includes(namespaceOf(run)), `${namespaceOf(run)} is still there after Ctrl+C`);
-    assert.deepEqual(await alivePids(inside), [], 'processes that were in the namespace');
+    // The run SIGKILLs them on its way out; a signal lands a moment after kill() returns.
+    await waitUntil(async () => (await alivePids(inside)).length === 0, `pids ${inside}, which were in the namespace, to be gone`);
   });
 
   test('a run killed with SIGKILL leaves its namespace behind, and the next run removes it', async (t) => {
@@ -62,7 +63,7 @@ describe("lesson 09's catch: a closing SO_REUSEPORT socket resets its queue, unl
     const next = await startRoll(t, ['--tcp-migrate-req', '1'], /network namespace \S+ created/);
     assert.match(next.output(), new RegExp(`removing ${leftover}, left behind by a run \\(pid ${killed.pid}\\)`));
     assert.ok(!ownNamespaces().includes(leftover), `${leftover} is still there`);
-    assert.deepEqual(await alivePids(inside), [], `processes that were left in ${leftover}`);
+    await waitUntil(async () => (await alivePids(inside)).length === 0, `pids ${inside}, which were left in ${leftover}, to be gone`);
     process.kill(next.pid, 'SIGINT');
     await next.exited;
     assert.ok(!ownNamespaces().includes(namespaceOf(next)), `${namespaceOf(next)} is still there after Ctrl+C`);
