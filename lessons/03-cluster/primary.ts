@@ -47,11 +47,12 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   startPrimary();
 }
 
-export function startPrimary(options: { respawnDelayMs?: (quickExits: number) => number } = {}): void {
+// Lesson 07 passes how long to wait before a replacement; lesson 09 what its workers run.
+export function startPrimary(options: { respawnDelayMs?: (quickExits: number) => number; workerFile?: string } = {}): void {
   state.workerCount = readWorkerCount(process.env.WORKERS);
   state.respawnDelayMs = options.respawnDelayMs ?? state.respawnDelayMs;
   log(`${os.availableParallelism()} CPUs: forking ${workers(state.workerCount)} of lesson 01's server`);
-  cluster.setupPrimary({ exec: defaults.workerFile });
+  cluster.setupPrimary({ exec: options.workerFile ?? defaults.workerFile });
   cluster.on('listening', onListening);
   cluster.on('exit', onExit);
   // `on`, not `once`: `npx tsx` re-sends a Ctrl+C that is not acknowledged within 30 ms, and a second
