@@ -92,7 +92,7 @@ async function replace(cluster: Lesson, pid: number): Promise<void> {
   const mark = cluster.output().length;
   process.kill(pid, 'SIGTERM');
   await cluster.waitFor(new RegExp(`worker ${pid} died`), mark);
-  const up = await cluster.waitFor(/worker (\d+) listening \(\d+\/\d+ up\)/, mark);
+  const up = await cluster.waitFor(/worker (\d+) listening \(\d+ listening\)/, mark);
   say(`stopped worker ${pid}; worker ${up[1]} listens in its place`);
 }
 
