@@ -6,9 +6,17 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { commandLine } from '../../lib/options.ts';
 import { logError, startPrimary } from '../03-cluster/primary.ts';
 import { isBun, reusePortProblem } from './support.ts';
 
+const usage = `Usage: npx tsx lessons/09-reuseport/primary.ts        (Node 22.12+ on Linux)
+
+  It takes no options; its settings come from the environment:
+  WORKERS=N    how many workers (default: one per CPU)
+  PORT=3000    the port every worker listens on with a socket of its own`;
+
+commandLine('primary', usage).parse(process.argv.slice(2), {});
 if (isBun) {
   // Bun's node:cluster already gives every worker a SO_REUSEPORT socket of its own on Linux.
   console.log(`[primary ${process.pid}] on Bun, this is what its cluster always does: running lesson 03's cluster as is`);
