@@ -9,6 +9,9 @@ import { boundNote, isGeneratorBound, type Row } from './compare.ts';
 
 const compare = 'lessons/05-compare/compare.ts';
 const bench = 'scripts/bench.ts';
+// A whole run starts, warms up, measures and stops two or more lessons: on a busy machine that takes
+// longer than one wait of the harness.
+const wholeRunMs = 120_000;
 const hasReusePortRows = !isBun && !reusePortProblem(); // lesson 09 runs here, and is not lesson 03 (as on Bun)
 
 function tempFile(t: TestContext, name: string): string {
@@ -34,7 +37,7 @@ describe('lesson 05: one process against every core, side by side', { concurrenc
   test('a tiny run measures lesson 01 and lesson 03 the same way and prints them side by side', async (t) => {
     const json = tempFile(t, 'compare.json');
     const args = ['--amount', '100', '--connections', '4', '--workers', '2', '--warmup', '0.1', '--json', json];
-    const run = await start(t, compare, { ready: false, args });
+    const run = await start(t, compare, { ready: false, args, limitMs: wholeRunMs });
     assert.deepEqual(await run.exited, { code: 0, signal: null }, run.output());
     const out = run.output();
     assert.match(out, /single \(1 process\) +cluster \(2 workers\)/);
@@ -60,7 +63,7 @@ describe('lesson 05: one process against every core, side by side', { concurrenc
   });
 
   test('Ctrl+C in the middle of a run stops every lesson it started', async (t) => {
-    const run = await start(t, compare, { ready: false, args: ['--duration', '1', '--warmup', '0', '--workers', '2'] });
+    const run = await start(t, compare, { ready: false, args: ['--duration', '1', '--warmup', '0', '--workers', '2'], limitMs: wholeRunMs });
     await run.waitFor(/cluster \(2 workers\): measuring/);
     process.kill(run.pid, 'SIGINT');
     assert.deepEqual(await run.exited, { code: 130, signal: null }, run.output());
@@ -70,7 +73,7 @@ describe('lesson 05: one process against every core, side by side', { concurrenc
   test('the benchmark prints the machine, rows per worker count (reusePort beside round-robin where it runs), the bare cluster, and JSON', async (t) => {
     const json = tempFile(t, 'bench.json');
     const args = ['--workers', '1', '--amount', '20', '--connections', '2', '--warmup', '0', '--json', json];
-    const run = await start(t, bench, { ready: false, args });
+    const run = await start(t, bench, { ready: false, args, limitMs: wholeRunMs });
     assert.deepEqual(await run.exited, { code: 0, signal: null }, run.output());
     const out = run.output();
     assert.match(out, /CPU +.+, \d+ CPUs/);
@@ -94,7 +97,7 @@ describe('lesson 05: one process against every core, side by side', { concurrenc
   test('with --generator-threads 2, autocannon runs in two threads and every request is still counted', async (t) => {
     const json = tempFile(t, 'threads.json');
     const args = ['--amount', '100', '--connections', '4', '--workers', '2', '--warmup', '0', '--generator-threads', '2', '--json', json];
-    const run = await start(t, compare, { ready: false, args });
+    const run = await start(t, compare, { ready: false, args, limitMs: wholeRunMs });
     assert.deepEqual(await run.exited, { code: 0, signal: null }, run.output());
     assert.match(run.output(), /autocannon in 2 threads/);
     assert.match(run.output(), /Generator CPU +\d+% of a core \(2 threads\)/);
@@ -122,7 +125,7 @@ describe('lesson 05: one process against every core, side by side', { concurrenc
     ['compare', compare, ['--connections', '2', '--generator-threads', '4'], /--connections \(2\) cannot be fewer than --generator-threads \(4\)/],
   ];
   test('bad options print one line and the usage, and exit 2', async (t) => {
-    const runs = await Promise.all(badArgs.map(([, file, args]) => start(t, file, { ready: false, args })));
+    const runs = await Promise.all(badArgs.map(([, file, args]) => start(t, file, { ready: false, args, limitMs: wholeRunMs })));
     for (const [i, [name, , args, message]] of badArgs.entries()) {
       assert.deepEqual(await runs[i].exited, { code: 2, signal: null }, `${name} ${args.join(' ')}`);
       assert.match(runs[i].output(), message);
