@@ -1,13 +1,15 @@
 // Threads against processes, measured: lesson 01, lesson 03's cluster and this lesson's pool at the
 // same count, each loaded on /heavy with lesson 05's measureRunner(); meanwhile a request to / every
-// 50 ms is timed, and the RSS of every process the server runs is read. Rounds interleave; medians last.
+// 50 ms is timed, and the RSS and CPU time of every process the server runs are read. Rounds
+// interleave; medians last.
 // Run it:  npx tsx lessons/08-worker-threads/compare.ts        (--help lists the options)
 
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { get } from '../../test/harness.ts';
+import { get, pidsInGroup } from '../../test/harness.ts';
 import { wholeNumber } from '../02-load-test/loadtest.ts';
 import {
   columns, describePlan, failOnErrors, measureRunner, plural, progress, runners, runtime, writeJson,
@@ -44,9 +46,12 @@ interface Beside {
   probes: number;
   rssMiB: number; // the peak of the summed RSS of every process of the server
   processes: number; // how many processes that was
+  cpuMs: number; // CPU time the server's processes used while measured (Linux: /proc; elsewhere NaN)
+  cpuCores: number; // that, over the wall time: how many cores the server got
+  mainThreadCpuMs: number; // of which the first process's main thread used (the pool's event loop)
 }
 
-type CompareRow = Row & Beside;
+type CompareRow = Row & Beside & { cpuPerRequestMs: number; mainThreadPct: number };
 
 const usage = `Usage: npx tsx lessons/08-worker-threads/compare.ts [--count N] [--duration S | --amount N]
          [--connections C] [--rounds R] [--path P] [--warmup S] [--json FILE]
@@ -86,7 +91,10 @@ async function interleave(rows: Runner[], plan: Plan, rounds: number): Promise<C
   for (let round = 1; round <= rounds; round++) {
     progress(`round ${round} of ${rounds}`);
     const order = round % 2 === 0 ? [...rows.keys()].reverse() : [...rows.keys()];
-    for (const i of order) measured[i].push(await measureRunner(rows[i], plan, probeAndWeigh));
+    for (const i of order) {
+      const row = await measureRunner(rows[i], plan, probeAndWeigh);
+      measured[i].push({ ...row, cpuPerRequestMs: row.cpuMs / row.requests, mainThreadPct: (100 * row.mainThreadCpuMs) / row.cpuMs });
+    }
   }
   return measured;
 }
@@ -97,6 +105,8 @@ function probeAndWeigh(server: Server) {
   const peak = { rssKiB: 0, processes: 0 };
   let isStopped = false;
   const pgid = 'pid' in server ? (server.pid as number) : undefined;
+  const startedAt = performance.now();
+  const cpuAtStart = groupCpuMs(pgid);
   const probing = (async () => {
     while (!isStopped) {
       const sentAt = performance.now();
@@ -115,6 +125,9 @@ function probeAndWeigh(server: Server) {
   return {
     async stop(): Promise<Beside> {
       isStopped = true;
+      const [cpuAtEnd, cpuBefore] = [await groupCpuMs(pgid), await cpuAtStart];
+      const cpuMs = cpuAtEnd.all - cpuBefore.all;
+      const wallMs = performance.now() - startedAt;
       await Promise.all([probing, weighing]);
       const sorted = latenciesMs.sort((a, b) => a - b);
       return {
@@ -124,6 +137,9 @@ function probeAndWeigh(server: Server) {
         probes: sorted.length,
         rssMiB: peak.rssKiB / 1024,
         processes: peak.processes,
+        cpuMs,
+        cpuCores: cpuMs / wallMs,
+        mainThreadCpuMs: cpuAtEnd.mainThread - cpuBefore.mainThread,
       };
     },
   };
@@ -141,6 +157,25 @@ async function groupRss(pgid: number): Promise<{ rssKiB: number; processes: numb
   return { rssKiB: members.reduce((sum, [, rss]) => sum + Number(rss), 0), processes: members.length };
 }
 
+// CPU time so far of every process in the group, every thread included, and of the first
+// process's main thread alone. Read from Linux's /proc; NaN elsewhere (macOS).
+async function groupCpuMs(pgid: number | undefined): Promise<{ all: number; mainThread: number }> {
+  if (pgid === undefined) return { all: NaN, mainThread: NaN };
+  let all = 0;
+  for (const pid of await pidsInGroup(pgid)) all += cpuMsOf(`/proc/${pid}/stat`);
+  return { all, mainThread: cpuMsOf(`/proc/${pgid}/task/${pgid}/stat`) };
+}
+
+function cpuMsOf(statFile: string): number {
+  try {
+    const stat = readFileSync(statFile, 'utf8');
+    const [utime, stime] = stat.slice(stat.lastIndexOf(')') + 2).split(' ').slice(11, 13).map(Number);
+    return (utime + stime) * 10; // in clock ticks, 100 a second
+  } catch {
+    return NaN; // no /proc, or the process has just gone
+  }
+}
+
 function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -155,7 +190,7 @@ function medianRow(rounds: CompareRow[]): CompareRow & { roundsRequestsPerSec: n
     const sorted = rounds.map(pick).sort((a, b) => a - b);
     return sorted[Math.floor((sorted.length - 1) / 2)];
   };
-  const figures = ['requestsPerSec', 'p50LatencyMs', 'p99LatencyMs', 'probeP50Ms', 'probeP99Ms', 'probeMaxMs', 'rssMiB'] as const;
+  const figures = ['requestsPerSec', 'p50LatencyMs', 'p99LatencyMs', 'probeP50Ms', 'probeP99Ms', 'probeMaxMs', 'rssMiB', 'cpuCores', 'cpuPerRequestMs', 'mainThreadPct'] as const;
   const medians = Object.fromEntries(figures.map((figure) => [figure, median((row) => row[figure])]));
   const errors = rounds.reduce((sum, row) => sum + row.errors, 0);
   const non2xx = rounds.reduce((sum, row) => sum + row.non2xx, 0);
@@ -163,7 +198,7 @@ function medianRow(rounds: CompareRow[]): CompareRow & { roundsRequestsPerSec: n
 }
 
 function table(rows: (CompareRow & { roundsRequestsPerSec: number[] })[]): string {
-  const header = ['', 'req/s', 'p50', 'p99', '/ p50', '/ p99', '/ max', 'RSS', 'processes', 'errors', 'req/s by round'];
+  const header = ['', 'req/s', 'p50', 'p99', '/ p50', '/ p99', '/ max', 'RSS', 'processes', 'CPU/req', 'cores', 'main thread', 'errors', 'req/s by round'];
   const cells = rows.map((row) => [
     row.label,
     row.requestsPerSec.toFixed(1),
@@ -174,6 +209,9 @@ function table(rows: (CompareRow & { roundsRequestsPerSec: number[] })[]): strin
     `${row.probeMaxMs.toFixed(1)} ms`,
     `${row.rssMiB.toFixed(0)} MiB`,
     String(row.processes),
+    `${row.cpuPerRequestMs.toFixed(2)} ms`,
+    row.cpuCores.toFixed(2),
+    `${row.mainThreadPct.toFixed(0)}%`,
     String(row.errors + row.non2xx),
     row.roundsRequestsPerSec.map((rps) => rps.toFixed(0)).join(' '),
   ]);
@@ -191,7 +229,18 @@ function verdicts([single, cluster, threads]: CompareRow[]): string {
     `threads / single req/s:  ${vsSingle.toFixed(2)}x (target at least ${overSingle}x: ${check(vsSingle >= overSingle)})`,
     `threads / p99 during the load: ${threads.probeP99Ms.toFixed(1)} ms (target under ${probeP99Ms} ms: ${check(threads.probeP99Ms < probeP99Ms)})`,
     `RSS, threads against cluster: ${threads.rssMiB.toFixed(0)} MiB vs ${cluster.rssMiB.toFixed(0)} MiB (target below: ${check(threads.rssMiB < cluster.rssMiB)})`,
+    busyMachine([cluster, threads]),
   ].join('\n');
+}
+
+// req/s can only show what the machine gave: a server that got fewer cores than it has threads or
+// workers was held back by something else running.
+function busyMachine(rows: CompareRow[]): string {
+  const short = rows.filter((row) => row.cpuCores < 0.8 * row.workers);
+  const got = rows.map((row) => `${row.label} ${row.cpuCores.toFixed(2)}`).join(', ');
+  if (Number.isNaN(rows[0].cpuCores)) return 'Cores used: not measured here (needs Linux /proc).';
+  if (short.length === 0) return `Cores used: ${got}: each got about what it asked for.`;
+  return `Cores used: ${got}: under ${short.map((row) => row.workers).join(' and ')}, so the machine was busy; compare CPU/req, not req/s.`;
 }
 
 function readArgs(argv: string[]): { plan: Plan; count: number; rounds: number } {
