@@ -14,7 +14,7 @@ const port = parentPort!;
 const { crashOnLoops } = workerData as ThreadData;
 
 port.on('message', (loops: number) => {
-  if (loops === crashOnLoops) throw new Error(`crashing on purpose: n=${loops} (EVERY_CORE_TEST_CRASH_THREAD_ON)`);
+  if (loops === crashOnLoops) throw new Error(`crashing on purpose: EVERY_CORE_TEST_CRASH_THREAD_ON=${loops}`);
   port.postMessage({ total: heavy(loops) } satisfies ThreadMessage);
 });
 port.postMessage({ ready: true } satisfies ThreadMessage);
