@@ -86,12 +86,23 @@ export function createPool(options: PoolOptions) {
     startThread(thread.id);
   }
 
-  function run(loops: number): Promise<Counted> {
+  // `signal`: the job is dropped if it fires while the job still waits (its client has gone). A job
+  // that a thread has begun runs to its end: a thread cannot be interrupted mid-count, only ended.
+  function run(loops: number, signal?: AbortSignal): Promise<Counted> {
     return new Promise((resolve, reject) => {
-      queue.push({ loops, resolve, reject });
+      const job = { loops, resolve, reject };
+      queue.push(job);
+      signal?.addEventListener('abort', () => drop(job), { once: true });
       const idle = [...threads].find((thread) => thread.isReady && !thread.job);
       if (idle) takeNext(idle);
     });
+  }
+
+  function drop(job: Job): void {
+    const at = queue.indexOf(job);
+    if (at === -1) return;
+    queue.splice(at, 1);
+    job.reject(new Error('its client has gone'));
   }
 
   // Once no request waits any more: end every thread.

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http from 'node:http';
 import os from 'node:os';
 import { describe, test } from 'node:test';
 import { get, heldPort, sendAndFlush, start, type Lesson, type Reply } from '../../test/harness.ts';
@@ -73,6 +75,21 @@ describe('lesson 08: the CPU work on worker threads, the event loop free', () =>
     assert.equal(refused[0].headers['retry-after'], '1');
     assert.match(refused[0].body, /^Busy: 8 requests already wait for a thread; retry in 1 s\n$/);
     assert.ok(replies.every((reply) => reply.status === 200 || reply.status === 503), `statuses: ${replies.map((reply) => reply.status)}`);
+  });
+
+  test('a request whose client hangs up while it waits for a thread is dropped, never counted', async (t) => {
+    const lesson = await start(t, server, { ready, env: { THREADS: '1', EVERY_CORE_TEST_CRASH_THREAD_ON: '7' } });
+    const counting = sendAndFlush(lesson.url + long);
+    await counting.flushed;
+    // n=7 would crash the thread, were it ever counted. Node's server answers `Expect: 100-continue`
+    // as it takes the request in, so 'continue' says the job is in the queue: then hang up.
+    const waiting = http.get(`${lesson.url}/heavy?n=7`, { agent: false, headers: { expect: '100-continue' } });
+    waiting.on('error', () => {}); // the hang-up below
+    await once(waiting, 'continue');
+    waiting.destroy();
+    assert.equal(await counting, 'The result of the CPU intensive task is 100000000\n');
+    assert.equal((await get(`${lesson.url}/heavy?n=42`)).status, 200, 'the next job, queued after the dropped one');
+    assert.doesNotMatch(lesson.output(), /crashed/);
   });
 
   test('a thread that crashes is replaced: its request gets 500 with the reason, and every other request is served', async (t) => {

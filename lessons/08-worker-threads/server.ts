@@ -62,9 +62,13 @@ function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
 }
 
 // The event loop hands the count to a thread and moves on; the answer goes out when the thread posts back.
+// A client that hangs up while its job waits takes the job out of the queue: no thread counts for
+// nobody, and a queue full of abandoned jobs does not turn the next clients away with 503.
 async function countOnThread(loops: number, res: http.ServerResponse): Promise<void> {
+  const hungUp = new AbortController();
+  res.once('close', () => hungUp.abort());
   try {
-    const { total, threadId } = await pool.run(loops);
+    const { total, threadId } = await pool.run(loops, hungUp.signal);
     res.setHeader('x-worker-thread', threadId);
     reply(res, 200, `The result of the CPU intensive task is ${total}`);
   } catch (error) {
