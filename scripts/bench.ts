@@ -1,7 +1,7 @@
 // The scaling curve: lesson 01, then lesson 03 (round-robin) and lesson 09 (reusePort) at 1, 2, 4, ...
-// workers up to the CPU count, then a bare cluster at the largest count (and, asked for, pm2 and Bun),
-// each started, warmed up and measured as lesson 05 does.
-// Run it:  npm run bench        (npm run bench -- --rounds 3 --pm2 --bun --json bench.json)
+// workers up to the CPU count, then a bare cluster at the largest count (and, asked for, lesson 08's
+// threads, pm2 and Bun), each started, warmed up and measured as lesson 05 does.
+// Run it:  npm run bench        (npm run bench -- --rounds 3 --threads --pm2 --bun --json bench.json)
 
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -18,6 +18,7 @@ import { planOptions, readPlan, workerCount, type Plan } from '../lessons/05-com
 import { wholeNumber } from '../lessons/02-load-test/loadtest.ts';
 import { ecosystem, startEcosystem } from '../lessons/06-pm2/pm2-home.ts';
 import { reusePortProblem } from '../lessons/09-reuseport/support.ts';
+import { threadsRunner } from '../lessons/08-worker-threads/compare.ts';
 
 const defaults = {
   durationS: 5, // per row: long enough for the req/s to settle
@@ -63,6 +64,13 @@ const runners = {
     workers,
     env: { WORKERS: String(workers) },
   }),
+  threads: threadsRunner,
+  threadsOnBun: (threads: number, bun: string): Runner => ({
+    ...threadsRunner(threads),
+    name: 'threads on Bun',
+    label: `threads on Bun (${plural(threads, 'thread')})`,
+    bun,
+  }),
   bare: (workers: number): Runner => ({
     name: 'bare cluster',
     label: `bare cluster (${plural(workers, 'worker')})`,
@@ -76,12 +84,14 @@ const runners = {
 // Lesson 09 on Bun is lesson 03 on Bun (its cluster always listens with SO_REUSEPORT): no rows of its own.
 const reusePortLeftOut = isBun ? 'on Bun, lesson 09 is lesson 03: its cluster always uses SO_REUSEPORT' : reusePortProblem();
 
-function plan(workerCounts: number[], extra: { pm2: boolean; bun?: string }): Runner[] {
+function plan(workerCounts: number[], extra: { threads: boolean; pm2: boolean; bun?: string }): Runner[] {
   const most = Math.max(...workerCounts);
   const beside = (count: number) => (reusePortLeftOut ? [runners.cluster(count)] : [runners.cluster(count), runners.reusePort(count)]);
   const rows = [runners.single(), ...workerCounts.flatMap(beside), runners.bare(most)];
+  if (extra.threads) rows.push(runners.threads(most));
   if (extra.pm2) rows.push(runners.pm2());
   if (extra.bun) rows.push(runners.singleOnBun(extra.bun), runners.clusterOnBun(most, extra.bun));
+  if (extra.bun && extra.threads) rows.push(runners.threadsOnBun(most, extra.bun));
   return rows;
 }
 
@@ -98,7 +108,7 @@ interface BenchRow extends Row {
 }
 
 const usage = `Usage: npm run bench -- [--workers 1,2,4] [--duration S | --amount N] [--connections C]
-         [--path P] [--warmup S] [--generator-threads T] [--rounds R] [--pm2] [--bun] [--json FILE]
+         [--path P] [--warmup S] [--generator-threads T] [--rounds R] [--threads] [--pm2] [--bun] [--json FILE]
 
   --workers LIST     lesson 03's worker counts, comma-separated (default ${defaults.workerCounts.join(',')}: doubling up to the CPU count)
   --duration S       seconds per row (default ${defaults.durationS})
@@ -108,8 +118,9 @@ const usage = `Usage: npm run bench -- [--workers 1,2,4] [--duration S | --amoun
   --warmup S         seconds of load before each row, not counted (default ${compareDefaults.warmupS}; 0 skips it)
   --generator-threads T   run autocannon in T worker threads, sharing the connections (default ${compareDefaults.generatorThreads}: this thread)
   --rounds R         measure every row R times, interleaved, and keep each row's median (default ${defaults.rounds})
+  --threads          add a row for lesson 08's pool of worker threads, as many as the largest worker count
   --pm2              add a row for lesson 06's pm2 cluster_app (one worker per CPU; Node only)
-  --bun              add rows for lesson 01 and lesson 03 on Bun ${bunPin()}, fetched by npx as npm run test:bun does
+  --bun              add rows for lesson 01 and lesson 03 (and 08, with --threads) on Bun ${bunPin()}, fetched by npx as npm run test:bun does
   --json FILE        also write the machine and every row to FILE as JSON`;
 
 const options = readArgs(process.argv.slice(2));
@@ -121,13 +132,13 @@ try {
   process.exitCode = 1;
 }
 
-async function main({ load, workerCounts, rounds, pm2, bun }: ReturnType<typeof readArgs>): Promise<void> {
+async function main({ load, workerCounts, rounds, threads, pm2, bun }: ReturnType<typeof readArgs>): Promise<void> {
   const bunPath = bun ? await fetchBun() : undefined;
   const host = await machine(bunPath);
   console.log(describeMachine(host));
   console.log(`Load: ${describePlan(load)}${rounds > 1 ? `; median of ${rounds} rounds` : ''}`);
   console.log(reusePortLeftOut ? `No reusePort rows: ${reusePortLeftOut}\n` : '');
-  const runs = plan(workerCounts, { pm2, bun: bunPath });
+  const runs = plan(workerCounts, { threads, pm2, bun: bunPath });
   const measured: Row[][] = runs.map(() => []);
   // Every round measures every row, in turn forwards and backwards, so that a busy moment on the
   // machine, or one that grows busier, does not always land on the same rows.
@@ -283,13 +294,13 @@ function bunPin(): string {
 }
 
 function readArgs(argv: string[]) {
-  const extraRows = { pm2: { type: 'boolean' }, bun: { type: 'boolean' } } as const;
+  const extraRows = { threads: { type: 'boolean' }, pm2: { type: 'boolean' }, bun: { type: 'boolean' } } as const;
   const { values } = commandLine('bench', usage).parse(argv, { ...planOptions, workers: { type: 'string', short: 'w' }, rounds: { type: 'string' }, ...extraRows });
   if (isBun && (values.pm2 || values.bun)) usageError('--pm2 and --bun add rows to a run on Node: run npm run bench, not bun');
   const workerCounts = values.workers === undefined ? defaults.workerCounts : readWorkerCounts(values.workers);
   const rounds = values.rounds === undefined ? defaults.rounds : wholeNumber('--rounds', values.rounds, usageError, defaults.maxRounds);
   const load = readPlan(values, Math.max(...workerCounts), { durationS: defaults.durationS }, usageError);
-  return { load, workerCounts, rounds, pm2: values.pm2 === true, bun: values.bun === true };
+  return { load, workerCounts, rounds, threads: values.threads === true, pm2: values.pm2 === true, bun: values.bun === true };
 }
 
 function readWorkerCounts(raw: string): number[] {

@@ -99,9 +99,13 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+// Something a later lesson runs beside the measured load (lesson 08 times `/` and reads memory
+// meanwhile): started as the measurement starts, stopped as it ends; its figures join the row.
+export type Alongside<Extra extends object> = (server: Server) => { stop(): Promise<Extra> };
+
 // Start one runner, warm it up, measure it, stop it: the same steps for every row. The lesson is
 // stopped whatever happens; a Ctrl+C meanwhile ends this process, and lib/launch.ts kills the lesson.
-export async function measureRunner(runner: Runner, plan: Plan): Promise<Row> {
+export async function measureRunner<Extra extends object = object>(runner: Runner, plan: Plan, alongside?: Alongside<Extra>): Promise<Row & Extra> {
   let server: Server | undefined;
   try {
     server = runner.start ? await runner.start() : await launchRunner(runner, (started) => (server = started));
@@ -112,10 +116,12 @@ export async function measureRunner(runner: Runner, plan: Plan): Promise<Row> {
     }
     progress(`${runner.label}: measuring`);
     const cpuBefore = process.cpuUsage();
+    const beside = alongside?.(server);
     const figures = await measure({ url, amount: plan.amount, durationS: plan.durationS, connections: plan.connections, threads: plan.generatorThreads });
     const generatorCpuPct = cpuPercent(process.cpuUsage(cpuBefore), figures.totalTimeS);
     const generator = { generatorCpuPct, generatorThreads: plan.generatorThreads, isGeneratorBound: isGeneratorBound(generatorCpuPct, plan.generatorThreads) };
-    return { name: runner.name, label: runner.label, file: runner.file, workers: runner.workers, ...figures, ...generator };
+    const extra = (await beside?.stop()) as Extra;
+    return { name: runner.name, label: runner.label, file: runner.file, workers: runner.workers, ...figures, ...generator, ...extra };
   } finally {
     await server?.stop();
     const group = server && 'pid' in server ? `, process group ${server.pid} is empty` : '';
