@@ -16,7 +16,7 @@ const defaults = {
   // pm2 starts and reloads instances one at a time: about 1.2 s each on a busy 2-core machine, 0.5 s
   // each on 16 cores. So every limit on a whole-app command grows with the instance count.
   baseMs: 60_000,
-  perInstanceMs: 3_000,
+  perInstanceMs: 5_000,
 };
 
 // The longest a start, a reload, or a wait for every instance may take on this machine.
