@@ -128,9 +128,10 @@ describe('lesson 11: watch the cluster in a browser', () => {
     const profile = mkdtempSync(join(os.tmpdir(), 'every-core-chromium-'));
     let browser: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | undefined;
     // One hook, in this order: the browser writes to its profile until it is closed.
+    const removeProfile = () => rmSync(profile, { recursive: true, force: true, maxRetries: 3 });
     t.after(async () => {
       await browser?.close();
-      rmSync(profile, { recursive: true, force: true });
+      removeProfile();
     });
     // A fresh profile and nothing that phones home: the browser talks to 127.0.0.1 only.
     browser = await chromium.launchPersistentContext(profile, {
@@ -140,6 +141,9 @@ describe('lesson 11: watch the cluster in a browser', () => {
       viewport: { width: 900, height: 640 },
       timeout: waitMs,
     });
+    // Ctrl+C ends this process through process.exit (the harness), skipping t.after: playwright's own
+    // exit handler, added by the launch, kills the browser first, then this removes its profile.
+    process.once('exit', removeProfile);
     const page = browser.pages()[0] ?? (await browser.newPage());
     page.setDefaultTimeout(waitMs);
     const consoleErrors: string[] = [];
