@@ -1,12 +1,12 @@
 // The scaling curve: lesson 01, then lesson 03 at 1, 2, 4, ... workers up to the CPU count, then a
 // bare cluster at the largest count (and, asked for, pm2 and Bun), each started, warmed up and
 // measured as lesson 05 does.
-// Run it:  npm run bench        (npm run bench -- --rounds 3 --pm2 --bun --json bench.json)
+// Run it:  npm run bench        (npm run bench -- --rounds 3 --pm2 --bun --json bench.json --svg bench.svg)
 
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { commandLine } from '../lib/options.ts';
 import { exitOnSignals, freePort, isBun, root } from '../lib/launch.ts';
@@ -17,6 +17,7 @@ import {
 import { planOptions, readPlan, workerCount, type Plan } from '../lessons/05-compare/options.ts';
 import { wholeNumber } from '../lessons/02-load-test/loadtest.ts';
 import { ecosystem, startEcosystem } from '../lessons/06-pm2/pm2-home.ts';
+import { scalingSvg } from './scaling-svg.ts';
 
 const defaults = {
   durationS: 5, // per row: long enough for the req/s to settle
@@ -79,7 +80,7 @@ interface BenchRow extends Row {
 }
 
 const usage = `Usage: npm run bench -- [--workers 1,2,4] [--duration S | --amount N] [--connections C]
-         [--path P] [--warmup S] [--rounds R] [--pm2] [--bun] [--json FILE]
+         [--path P] [--warmup S] [--rounds R] [--pm2] [--bun] [--json FILE] [--svg FILE]
 
   --workers LIST     lesson 03's worker counts, comma-separated (default ${defaults.workerCounts.join(',')}: doubling up to the CPU count)
   --duration S       seconds per row (default ${defaults.durationS})
@@ -90,7 +91,8 @@ const usage = `Usage: npm run bench -- [--workers 1,2,4] [--duration S | --amoun
   --rounds R         measure every row R times, interleaved, and keep each row's median (default ${defaults.rounds})
   --pm2              add a row for lesson 06's pm2 cluster_app (one worker per CPU; Node only)
   --bun              add rows for lesson 01 and lesson 03 on Bun ${bunPin()}, fetched by npx as npm run test:bun does
-  --json FILE        also write the machine and every row to FILE as JSON`;
+  --json FILE        also write the machine and every row to FILE as JSON
+  --svg FILE         also draw the scaling curve to FILE as SVG: req/s by worker count, the ideal line, every row`;
 
 const options = readArgs(process.argv.slice(2));
 exitOnSignals(); // Ctrl+C ends the benchmark, and every lesson it started, with 130
@@ -101,7 +103,7 @@ try {
   process.exitCode = 1;
 }
 
-async function main({ load, workerCounts, rounds, pm2, bun }: ReturnType<typeof readArgs>): Promise<void> {
+async function main({ load, workerCounts, rounds, pm2, bun, svg }: ReturnType<typeof readArgs>): Promise<void> {
   const bunPath = bun ? await fetchBun() : undefined;
   const host = await machine(bunPath);
   console.log(describeMachine(host));
@@ -119,7 +121,14 @@ async function main({ load, workerCounts, rounds, pm2, bun }: ReturnType<typeof 
   const rows = scale(measured.map(median));
   console.log(`\n${table(rows, rounds)}\n\n${chart(rows)}\n\n${againstBare(rows)}`);
   if (load.json) writeJson(load.json, { machine: host, plan: load, rounds, rows });
+  if (svg) writeSvg(svg, rows, host);
   failOnErrors(rows);
+}
+
+function writeSvg(file: string, rows: BenchRow[], host: Awaited<ReturnType<typeof machine>>): void {
+  const title = `${options.load.path} on ${host.cpus} CPUs (${host.cpuModel}), ${host.runtime}`;
+  writeFileSync(file, scalingSvg(rows, title));
+  progress(`wrote ${file}`);
 }
 
 function median(rounds: Row[]): Row & { roundsRequestsPerSec: number[] } {
@@ -221,12 +230,19 @@ function bunPin(): string {
 
 function readArgs(argv: string[]) {
   const extraRows = { pm2: { type: 'boolean' }, bun: { type: 'boolean' } } as const;
-  const { values } = commandLine('bench', usage).parse(argv, { ...planOptions, workers: { type: 'string', short: 'w' }, rounds: { type: 'string' }, ...extraRows });
+  const { values } = commandLine('bench', usage).parse(argv, { ...planOptions, workers: { type: 'string', short: 'w' }, rounds: { type: 'string' }, svg: { type: 'string' }, ...extraRows });
   if (isBun && (values.pm2 || values.bun)) usageError('--pm2 and --bun add rows to a run on Node: run npm run bench, not bun');
   const workerCounts = values.workers === undefined ? defaults.workerCounts : readWorkerCounts(values.workers);
   const rounds = values.rounds === undefined ? defaults.rounds : wholeNumber('--rounds', values.rounds, usageError, defaults.maxRounds);
   const load = readPlan(values, Math.max(...workerCounts), { durationS: defaults.durationS }, usageError);
-  return { load, workerCounts, rounds, pm2: values.pm2 === true, bun: values.bun === true };
+  const svg = values.svg === undefined ? undefined : svgFile(values.svg);
+  return { load, workerCounts, rounds, pm2: values.pm2 === true, bun: values.bun === true, svg };
+}
+
+function svgFile(raw: string): string {
+  const file = resolve(raw);
+  if (raw !== '' && existsSync(dirname(file))) return file;
+  return usageError(`--svg needs a file in an existing folder, got ${JSON.stringify(raw)}`);
 }
 
 function readWorkerCounts(raw: string): number[] {
