@@ -127,7 +127,7 @@ async function main({ load, workerCounts, rounds, pm2, bun, svg }: ReturnType<ty
 
 function writeSvg(file: string, rows: BenchRow[], host: Awaited<ReturnType<typeof machine>>): void {
   const title = `${options.load.path} on ${host.cpus} CPUs (${host.cpuModel}), ${host.runtime}`;
-  writeFileSync(file, scalingSvg(rows, title));
+  writeFileSync(file, scalingSvg(rows, title, host.cpus));
   progress(`wrote ${file}`);
 }
 

@@ -1,5 +1,6 @@
 // The benchmark's scaling curve as one SVG file (npm run bench -- --svg FILE): requests per second by
-// worker count, lesson 03's line against the ideal one (the single process times the worker count),
+// worker count, lesson 03's line against the ideal one (the single process times the worker count, up
+// to the CPU count: past it, more workers only share the same CPUs),
 // the single process as a point of its own, and every other row (the bare cluster, pm2, Bun, any row
 // added later) as a labelled point.
 
@@ -12,12 +13,13 @@ export interface CurveRow {
 const size = { width: 720, height: 420, left: 70, right: 230, top: 48, bottom: 50 };
 const colors = ['#57606a', '#cf222e', '#8250df', '#bf8700', '#1a7f37', '#0550ae', '#953800']; // for the points, in turn
 
-export function scalingSvg(rows: CurveRow[], title: string): string {
+export function scalingSvg(rows: CurveRow[], title: string, cpus: number): string {
   const single = rows.find((row) => row.name === 'single');
   const line = rows.filter((row) => row.name === 'cluster').sort((a, b) => a.workers - b.workers);
   const points = rows.filter((row) => row.name !== 'cluster');
   const maxWorkers = Math.max(...rows.map((row) => row.workers));
-  const ideal = single ? [{ workers: 1, rps: single.requestsPerSec }, { workers: maxWorkers, rps: single.requestsPerSec * maxWorkers }] : [];
+  const idealAt = (workers: number) => ({ workers, rps: single!.requestsPerSec * Math.min(workers, cpus) });
+  const ideal = single ? [...new Set([1, Math.min(cpus, maxWorkers), maxWorkers])].map(idealAt) : [];
   const maxRps = niceCeiling(Math.max(...rows.map((row) => row.requestsPerSec), ...ideal.map((point) => point.rps)));
   const x = (workers: number) => size.left + ((workers - (maxWorkers === 1 ? 0 : 1)) / Math.max(1, maxWorkers - 1)) * plotWidth();
   const y = (rps: number) => size.top + plotHeight() * (1 - rps / maxRps);
@@ -31,7 +33,7 @@ export function scalingSvg(rows: CurveRow[], title: string): string {
     ...line.map((row) => `<circle cx="${x(row.workers)}" cy="${y(row.requestsPerSec)}" r="4" fill="#0969da"><title>${escape(describe(row))}</title></circle>`),
     ...points.map((row, i) => marker(row, colors[i % colors.length], x, y)),
     ...legend([
-      ['#8c959f', 'ideal: single × workers', true],
+      ['#8c959f', `ideal: single × workers (≤ ${cpus})`, true],
       ['#0969da', 'lesson 03, by worker count', false],
       ...points.map((row, i): [string, string, boolean] => [colors[i % colors.length], `${row.name} (${row.workers})`, false]),
     ]),

@@ -90,7 +90,10 @@ function onFork(worker: Worker): void {
 
 function howStarted(worker: Worker): How {
   if (watch.addedIds.delete(worker.id)) return 'added';
-  if (!state.isReady && watch.firstForks < state.workerCount) return watch.firstForks++, 'first';
+  if (!state.isReady && watch.firstForks < state.workerCount) {
+    watch.firstForks++;
+    return 'first';
+  }
   // A worker that dies during a roll is replaced while rolls.isRolling too: it shows as 'roll'.
   return rolls.isRolling ? 'roll' : 'respawn';
 }
