@@ -55,8 +55,8 @@ const watch = {
 const usage = `Usage: npx tsx lessons/11-watch/primary.ts
 
   It takes no options; its settings come from the environment:
-  WORKERS=${lesson03.workerCount}      how many workers (default: one per CPU)
-  PORT=3000       the port they share (read by lesson 01's server)
+  WORKERS=${lesson03.workerCount}        how many workers (default: one per CPU)
+  PORT=3000        the port they share (read by lesson 01's server)
   WATCH_PORT=${defaults.port}  the page's port, on ${defaults.host} only
   Open the URL it prints: the page needs the secret in it.`;
 
