@@ -8,8 +8,10 @@ import http from 'node:http';
 import net from 'node:net';
 import type { TestContext } from 'node:test';
 import { defaults, exitOnSignals, launch, type Lesson, type StartOptions } from './launch.ts';
+import { get } from './load.ts';
 
-export { alivePids, freePort, isBun, pidsInGroup, pidsRunning, root, waitUntil, type Exit, type Lesson } from './launch.ts';
+export { alivePids, freePort, isBun, launch, pidsInGroup, pidsRunning, root, waitUntil, type Exit, type Lesson } from './launch.ts';
+export { get, startLoad, type LoadCount, type Reply } from './load.ts';
 
 // A test run that ends early (Ctrl+C, kill, a failure) ends every lesson it started.
 exitOnSignals();
@@ -26,33 +28,6 @@ export async function heldPort(t: TestContext): Promise<number> {
   t.after(() => holder.close());
   await once(holder, 'listening');
   return (holder.address() as net.AddressInfo).port;
-}
-
-export interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-  pid: number;
-}
-
-// One request. By default on a fresh connection (`agent: false`): Node's global agent keeps
-// connections alive, which would pin every request to the worker that took the first one.
-export function get(url: string, options: { method?: string; agent?: http.Agent | false; timeoutMs?: number } = {}): Promise<Reply> {
-  const timeoutMs = options.timeoutMs ?? defaults.waitMs;
-  return new Promise((resolve, reject) => {
-    const request = http.request(url, { method: options.method ?? 'GET', agent: options.agent ?? false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => (body += chunk));
-      res.on('end', () =>
-        resolve({ status: res.statusCode!, headers: res.headers, body, pid: Number(res.headers['x-worker-pid']) }),
-      );
-      res.on('error', reject);
-    });
-    request.setTimeout(timeoutMs, () => request.destroy(new Error(`no answer from ${url} in ${timeoutMs} ms`)));
-    request.on('error', reject);
-    request.end();
-  });
 }
 
 // A GET whose bytes have left this process (`flushed`), resolving to its body: for tests that must
@@ -82,51 +57,6 @@ export async function countByPid(url: string, requests: number, until?: (counts:
     counts.set(reply.pid, (counts.get(reply.pid) ?? 0) + 1);
   }
   return counts;
-}
-
-export interface LoadCount {
-  requests: number; // answered, any status
-  failures: number; // no answer: reset, refused, hung up
-  non200: number;
-  errorCodes: Record<string, number>; // what the failures were, e.g. { ECONNRESET: 2 }
-  byPid: Record<number, number>;
-}
-
-// A steady load that counts every failure itself. autocannon reconnects silently when a server
-// ends a connection, so its error count cannot prove "zero requests lost"; this can. Each of
-// `connections` loops sends one request after another, on a fresh connection each time or over a
-// keep-alive agent, until stop() is called, or by itself after `limitMs` (default: the harness's longest wait).
-// `timeoutMs` bounds each request (default: the harness's longest wait); one with no answer by then fails.
-export function startLoad(url: string, options: { connections?: number; keepAlive?: boolean; timeoutMs?: number; limitMs?: number } = {}) {
-  const connections = options.connections ?? 4;
-  const agent = options.keepAlive ? new http.Agent({ keepAlive: true, maxSockets: connections }) : false;
-  const count: LoadCount = { requests: 0, failures: 0, non200: 0, errorCodes: {}, byPid: {} };
-  const deadline = Date.now() + (options.limitMs ?? defaults.waitMs);
-  let isStopped = false;
-  const loop = async () => {
-    while (!isStopped && Date.now() < deadline) {
-      try {
-        const reply = await get(url, { agent, timeoutMs: options.timeoutMs });
-        count.requests++;
-        if (reply.status !== 200) count.non200++;
-        count.byPid[reply.pid] = (count.byPid[reply.pid] ?? 0) + 1;
-      } catch (error) {
-        count.failures++;
-        const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-        count.errorCodes[code] = (count.errorCodes[code] ?? 0) + 1;
-      }
-    }
-  };
-  const loops = Promise.all(Array.from({ length: connections }, loop));
-  return {
-    count,
-    async stop(): Promise<LoadCount> {
-      isStopped = true;
-      await loops;
-      if (agent) agent.destroy();
-      return count;
-    },
-  };
 }
 
 // Which of `pids` hold a listening TCP socket on `port`: the socket's inode from /proc/net/tcp(6),

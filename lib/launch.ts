@@ -25,6 +25,7 @@ export interface StartOptions {
   port?: number; // default: a free one
   bun?: string; // run the lesson with this Bun executable instead of the current runtime
   loader?: false; // on Node, run it as `node file.ts`, without tsx (Node 22.18+ strips types itself)
+  limitMs?: number; // the longest a wait for its output or its exit may take (default: defaults.waitMs)
 }
 
 export interface Exit {
@@ -71,13 +72,13 @@ export async function launch(file: string, options: StartOptions, onSpawn?: (les
   });
   const pid = child.pid!;
   running.add(pid);
-  const lesson = watch(child, pid, port);
+  const lesson = watch(child, pid, port, options.limitMs ?? defaults.waitMs);
   onSpawn?.(lesson);
   if (options.ready) await lesson.waitFor(options.ready);
   return lesson;
 }
 
-function watch(child: ChildProcess, pid: number, port: number): Lesson {
+function watch(child: ChildProcess, pid: number, port: number, limitMs: number): Lesson {
   let output = '';
   const waiters = new Set<() => void>();
   const onData = (text: string) => {
@@ -91,7 +92,7 @@ function watch(child: ChildProcess, pid: number, port: number): Lesson {
   exited.then(() => waiters.forEach((wake) => wake()));
 
   const waitFor = (pattern: RegExp, from = 0) =>
-    bounded<RegExpMatchArray>(`${pattern}`, () => output, (settle) => {
+    bounded<RegExpMatchArray>(`${pattern}`, limitMs, () => output, (settle) => {
       const check = () => {
         const match = output.slice(from).match(pattern);
         if (match) settle(null, match);
@@ -116,7 +117,7 @@ function watch(child: ChildProcess, pid: number, port: number): Lesson {
     url: `http://127.0.0.1:${port}`,
     // A getter: each wait for the exit has its own bound, and none is left running unawaited.
     get exited() {
-      return bounded<Exit>('exit', () => output, (settle) => void exited.then((exit) => settle(null, exit)));
+      return bounded<Exit>('exit', limitMs, () => output, (settle) => void exited.then((exit) => settle(null, exit)));
     },
     output: () => output,
     waitFor,
@@ -126,10 +127,10 @@ function watch(child: ChildProcess, pid: number, port: number): Lesson {
 }
 
 // A wait for something a lesson does, failing after the longest wait with what it printed so far.
-function bounded<T>(what: string, output: () => string, wait: (settle: (error: Error | null, value?: T) => void) => (() => void) | void): Promise<T> {
+function bounded<T>(what: string, limitMs: number, output: () => string, wait: (settle: (error: Error | null, value?: T) => void) => (() => void) | void): Promise<T> {
   return new Promise((resolve, reject) => {
     let cleanup: (() => void) | void;
-    const timer = setTimeout(() => settle(new Error(`no ${what} within ${defaults.waitMs} ms`)), defaults.waitMs);
+    const timer = setTimeout(() => settle(new Error(`no ${what} within ${limitMs} ms`)), limitMs);
     const settle = (error: Error | null, value?: T) => {
       clearTimeout(timer);
       cleanup?.();

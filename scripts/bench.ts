@@ -1,6 +1,6 @@
-// The scaling curve: lesson 01, then lesson 03 at 1, 2, 4, ... workers up to the CPU count, then a
-// bare cluster at the largest count (and, asked for, pm2 and Bun), each started, warmed up and
-// measured as lesson 05 does.
+// The scaling curve: lesson 01, then lesson 03 (round-robin) and lesson 09 (reusePort) at 1, 2, 4, ...
+// workers up to the CPU count, then a bare cluster at the largest count (and, asked for, pm2 and Bun),
+// each started, warmed up and measured as lesson 05 does.
 // Run it:  npm run bench        (npm run bench -- --rounds 3 --pm2 --bun --json bench.json --svg bench.svg)
 
 import { execFile } from 'node:child_process';
@@ -11,12 +11,13 @@ import { promisify } from 'node:util';
 import { commandLine } from '../lib/options.ts';
 import { exitOnSignals, freePort, isBun, root } from '../lib/launch.ts';
 import {
-  chart, columns, defaults as compareDefaults, describePlan, failOnErrors, measureRunner, medianOf, percent, plural, progress,
+  boundNote, chart, columns, defaults as compareDefaults, describePlan, failOnErrors, measureRunner, medianOf, percent, plural, progress,
   runners as lessonRunners, runtime, writeJson, type Row, type Runner,
 } from '../lessons/05-compare/compare.ts';
 import { planOptions, readPlan, workerCount, type Plan } from '../lessons/05-compare/options.ts';
 import { wholeNumber } from '../lessons/02-load-test/loadtest.ts';
 import { ecosystem, startEcosystem } from '../lessons/06-pm2/pm2-home.ts';
+import { reusePortProblem } from '../lessons/09-reuseport/support.ts';
 import { scalingSvg } from './scaling-svg.ts';
 
 const defaults = {
@@ -25,6 +26,12 @@ const defaults = {
   rounds: 1,
   maxRounds: 20,
   bareMarginPct: 5, // the target: lesson 03 within 5% of a bare cluster
+  // lesson 09's targets: on /heavy (each request costs the same wherever it runs) reusePort within 5%
+  // of round-robin at every worker count; on a cheap route, where the primary's hand-off is most of
+  // the work, 1.3x round-robin at the best count, on a machine of 8 or more cores
+  reusePortHeavyMarginPct: 5,
+  reusePortCheapSpeedup: 1.3,
+  reusePortMinCpus: 8,
 };
 
 // ── The runners: how each row's server starts. ──────────────────────────────────────────────────
@@ -49,6 +56,14 @@ const runners = {
     label: `cluster on Bun (${plural(workers, 'worker')})`,
     bun,
   }),
+  reusePort: (workers: number): Runner => ({
+    name: 'reusePort',
+    label: `reusePort (${plural(workers, 'worker')})`,
+    file: 'lessons/09-reuseport/primary.ts',
+    ready: /cluster ready/,
+    workers,
+    env: { WORKERS: String(workers) },
+  }),
   bare: (workers: number): Runner => ({
     name: 'bare cluster',
     label: `bare cluster (${plural(workers, 'worker')})`,
@@ -59,9 +74,13 @@ const runners = {
   }),
 };
 
+// Lesson 09 on Bun is lesson 03 on Bun (its cluster always listens with SO_REUSEPORT): no rows of its own.
+const reusePortLeftOut = isBun ? 'on Bun, lesson 09 is lesson 03: its cluster always uses SO_REUSEPORT' : reusePortProblem();
+
 function plan(workerCounts: number[], extra: { pm2: boolean; bun?: string }): Runner[] {
   const most = Math.max(...workerCounts);
-  const rows = [runners.single(), ...workerCounts.map((count) => runners.cluster(count)), runners.bare(most)];
+  const beside = (count: number) => (reusePortLeftOut ? [runners.cluster(count)] : [runners.cluster(count), runners.reusePort(count)]);
+  const rows = [runners.single(), ...workerCounts.flatMap(beside), runners.bare(most)];
   if (extra.pm2) rows.push(runners.pm2());
   if (extra.bun) rows.push(runners.singleOnBun(extra.bun), runners.clusterOnBun(most, extra.bun));
   return rows;
@@ -80,7 +99,7 @@ interface BenchRow extends Row {
 }
 
 const usage = `Usage: npm run bench -- [--workers 1,2,4] [--duration S | --amount N] [--connections C]
-         [--path P] [--warmup S] [--rounds R] [--pm2] [--bun] [--json FILE] [--svg FILE]
+         [--path P] [--warmup S] [--generator-threads T] [--rounds R] [--pm2] [--bun] [--json FILE] [--svg FILE]
 
   --workers LIST     lesson 03's worker counts, comma-separated (default ${defaults.workerCounts.join(',')}: doubling up to the CPU count)
   --duration S       seconds per row (default ${defaults.durationS})
@@ -88,6 +107,7 @@ const usage = `Usage: npm run bench -- [--workers 1,2,4] [--duration S | --amoun
   --connections C    requests at a time (default ${compareDefaults.minConnections}, or ${compareDefaults.connectionsPerWorker} per worker of the largest count if that is more)
   --path P           what to request (default ${compareDefaults.path}; / is the trivial route)
   --warmup S         seconds of load before each row, not counted (default ${compareDefaults.warmupS}; 0 skips it)
+  --generator-threads T   run autocannon in T worker threads, sharing the connections (default ${compareDefaults.generatorThreads}: this thread)
   --rounds R         measure every row R times, interleaved, and keep each row's median (default ${defaults.rounds})
   --pm2              add a row for lesson 06's pm2 cluster_app (one worker per CPU; Node only)
   --bun              add rows for lesson 01 and lesson 03 on Bun ${bunPin()}, fetched by npx as npm run test:bun does
@@ -107,7 +127,8 @@ async function main({ load, workerCounts, rounds, pm2, bun, svg }: ReturnType<ty
   const bunPath = bun ? await fetchBun() : undefined;
   const host = await machine(bunPath);
   console.log(describeMachine(host));
-  console.log(`Load: ${describePlan(load)}${rounds > 1 ? `; median of ${rounds} rounds` : ''}\n`);
+  console.log(`Load: ${describePlan(load)}${rounds > 1 ? `; median of ${rounds} rounds` : ''}`);
+  console.log(reusePortLeftOut ? `No reusePort rows: ${reusePortLeftOut}\n` : '');
   const runs = plan(workerCounts, { pm2, bun: bunPath });
   const measured: Row[][] = runs.map(() => []);
   // Every round measures every row, in turn forwards and backwards, so that a busy moment on the
@@ -119,7 +140,8 @@ async function main({ load, workerCounts, rounds, pm2, bun, svg }: ReturnType<ty
     for (const i of order) measured[i].push(await measureRunner(runs[i], load));
   }
   const rows = scale(measured.map(median));
-  console.log(`\n${table(rows, rounds)}\n\n${chart(rows)}\n\n${againstBare(rows)}`);
+  console.log(`\n${table(rows, rounds)}\n${boundNote(rows)}\n${chart(rows)}\n\n${againstBare(rows)}`);
+  if (!reusePortLeftOut) console.log(`\n${againstRoundRobin(rows, load, host.cpus)}`);
   if (load.json) writeJson(load.json, { machine: host, plan: load, rounds, rows });
   if (svg) writeSvg(svg, rows, host);
   failOnErrors(rows);
@@ -143,7 +165,7 @@ function scale(rows: (Row & { roundsRequestsPerSec: number[] })[]): BenchRow[] {
 }
 
 function table(rows: BenchRow[], rounds: number): string {
-  const header = ['run', 'workers', 'req/s', 'p50', 'p99', 'speedup', 'efficiency', 'generator CPU', 'errors'];
+  const header = ['run', 'workers', 'req/s', 'p50', 'p99', 'speedup', 'efficiency', 'generator CPU', 'errors', 'generator-bound'];
   // speedup: over the single process on the same runtime (Node, or Bun for the Bun rows)
   const cells = rows.map((row) => [
     row.name,
@@ -155,6 +177,7 @@ function table(rows: BenchRow[], rounds: number): string {
     percent(row.efficiency),
     percent(row.generatorCpuPct / 100),
     String(row.errors + row.non2xx),
+    row.isGeneratorBound ? 'yes' : '',
   ]);
   if (rounds === 1) return columns([header, ...cells]);
   const spread = rows.map((row) => row.roundsRequestsPerSec.map((rps) => rps.toFixed(0)).join(' '));
@@ -173,6 +196,46 @@ function againstBare(rows: BenchRow[]): string {
     `${bare.requestsPerSec.toFixed(1)} req/s, ${differencePct >= 0 ? '+' : ''}${differencePct.toFixed(1)}% ` +
     `(target: at most ${defaults.bareMarginPct}% below; ${verdict})`
   );
+}
+
+// Lesson 09's targets, judged only where the figures can judge them: rows whose generator was not
+// the bottleneck, and, on a cheap route, a machine with cores enough for the hand-off to matter.
+function againstRoundRobin(rows: BenchRow[], load: Plan, cpus: number): string {
+  const pairs = rows
+    .filter((row) => row.name === 'reusePort')
+    .map((reuse) => ({ reuse, rr: rows.find((row) => row.name === 'cluster' && row.workers === reuse.workers)! }));
+  const lines = pairs.map(({ reuse, rr }) => {
+    const bound = reuse.isGeneratorBound || rr.isGeneratorBound ? ' (generator-bound)' : '';
+    return `  at ${plural(reuse.workers, 'worker')}: ${reuse.requestsPerSec.toFixed(1)} vs ${rr.requestsPerSec.toFixed(1)} req/s, ${ratio(reuse, rr)}${bound}`;
+  });
+  const isHeavy = load.path.startsWith('/heavy');
+  const verdict = isHeavy ? heavyVerdict(pairs) : cheapVerdict(pairs, cpus);
+  return [`reusePort (lesson 09) against round-robin (lesson 03) on ${load.path}:`, ...lines, verdict].join('\n');
+}
+
+function heavyVerdict(pairs: { reuse: BenchRow; rr: BenchRow }[]): string {
+  const target = `target: within ${defaults.reusePortHeavyMarginPct}% of round-robin at every worker count`;
+  if (pairs.some(({ reuse, rr }) => reuse.isGeneratorBound || rr.isGeneratorBound)) return `${target}; not judged: generator-bound rows`;
+  const worst = Math.min(...pairs.map(({ reuse, rr }) => (reuse.requestsPerSec / rr.requestsPerSec - 1) * 100));
+  return `${target}; ${Math.abs(worst) <= defaults.reusePortHeavyMarginPct || worst > 0 ? 'met' : 'NOT met'} (least: ${signed(worst)}%)`;
+}
+
+function cheapVerdict(pairs: { reuse: BenchRow; rr: BenchRow }[], cpus: number): string {
+  const target = `target: ${defaults.reusePortCheapSpeedup}x round-robin at the best worker count, on ${defaults.reusePortMinCpus}+ cores`;
+  const best = (name: 'reuse' | 'rr') => pairs.map((pair) => pair[name]).reduce((a, b) => (b.requestsPerSec > a.requestsPerSec ? b : a));
+  const [reuse, rr] = [best('reuse'), best('rr')];
+  const figures = `best ${reuse.requestsPerSec.toFixed(1)} (${plural(reuse.workers, 'worker')}) vs ${rr.requestsPerSec.toFixed(1)} (${plural(rr.workers, 'worker')}), ${ratio(reuse, rr)}`;
+  if (reuse.isGeneratorBound || rr.isGeneratorBound) return `${target}; ${figures}; not judged: generator-bound`;
+  if (cpus < defaults.reusePortMinCpus) return `${target}; ${figures}; not judged: ${plural(cpus, 'CPU')} here`;
+  return `${target}; ${figures}; ${reuse.requestsPerSec / rr.requestsPerSec >= defaults.reusePortCheapSpeedup ? 'met' : 'NOT met'}`;
+}
+
+function ratio(row: BenchRow, against: BenchRow): string {
+  return `${(row.requestsPerSec / against.requestsPerSec).toFixed(2)}x`;
+}
+
+function signed(value: number): string {
+  return `${value >= 0 ? '+' : ''}${value.toFixed(1)}`;
 }
 
 async function machine(bunPath?: string) {

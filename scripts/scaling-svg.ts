@@ -1,11 +1,11 @@
 // The benchmark's scaling curve as one SVG file (npm run bench -- --svg FILE): requests per second by
 // worker count, lesson 03's line against the ideal one (the single process times the worker count, up
 // to the CPU count: past it, more workers only share the same CPUs),
-// the single process as a point of its own, and every other row (the bare cluster, pm2, Bun, any row
-// added later) as a labelled point.
+// and every other row: a name measured at several worker counts (lesson 09's reusePort) as a line of
+// its own, any other (the single process, the bare cluster, pm2, Bun) as a labelled point.
 
 export interface CurveRow {
-  name: string; // the 'cluster' rows make the line; 'single' sets the ideal; every row is drawn
+  name: string; // 'cluster' is lesson 03's line; 'single' sets the ideal; every row is drawn
   workers: number;
   requestsPerSec: number;
 }
@@ -15,8 +15,11 @@ const colors = ['#57606a', '#cf222e', '#8250df', '#bf8700', '#1a7f37', '#0550ae'
 
 export function scalingSvg(rows: CurveRow[], title: string, cpus: number): string {
   const single = rows.find((row) => row.name === 'single');
-  const line = rows.filter((row) => row.name === 'cluster').sort((a, b) => a.workers - b.workers);
-  const points = rows.filter((row) => row.name !== 'cluster');
+  const byName = new Map<string, CurveRow[]>(); // Map.groupBy is Node 21+
+  for (const row of rows) byName.set(row.name, [...(byName.get(row.name) ?? []), row]);
+  const lines = [...byName].filter(([, named]) => named.length > 1).map(([name, named]) => ({ name, rows: named.sort((a, b) => a.workers - b.workers) }));
+  const points = rows.filter((row) => byName.get(row.name)!.length === 1);
+  const colorOf = new Map([...lines.map((line) => line.name), ...points.map((row) => row.name)].map((name, i) => [name, name === 'cluster' ? '#0969da' : colors[i % colors.length]]));
   const maxWorkers = Math.max(...rows.map((row) => row.workers));
   const idealAt = (workers: number) => ({ workers, rps: single!.requestsPerSec * Math.min(workers, cpus) });
   const ideal = single ? [...new Set([1, Math.min(cpus, maxWorkers), maxWorkers])].map(idealAt) : [];
@@ -29,13 +32,12 @@ export function scalingSvg(rows: CurveRow[], title: string, cpus: number): strin
     `<text x="${size.left}" y="22" font-size="14" font-weight="bold">${escape(title)}</text>`,
     ...axes(rows, maxRps, x, y),
     ideal.length ? `<polyline points="${ideal.map((p) => `${x(p.workers)},${y(p.rps)}`).join(' ')}" fill="none" stroke="#8c959f" stroke-dasharray="5 4"/>` : '',
-    `<polyline points="${line.map((row) => `${x(row.workers)},${y(row.requestsPerSec)}`).join(' ')}" fill="none" stroke="#0969da" stroke-width="2"/>`,
-    ...line.map((row) => `<circle cx="${x(row.workers)}" cy="${y(row.requestsPerSec)}" r="4" fill="#0969da"><title>${escape(describe(row))}</title></circle>`),
-    ...points.map((row, i) => marker(row, colors[i % colors.length], x, y)),
+    ...lines.flatMap((line) => curve(line.rows, colorOf.get(line.name)!, x, y)),
+    ...points.map((row) => marker(row, colorOf.get(row.name)!, x, y)),
     ...legend([
       ['#8c959f', `ideal: single × workers (≤ ${cpus})`, true],
-      ['#0969da', 'lesson 03, by worker count', false],
-      ...points.map((row, i): [string, string, boolean] => [colors[i % colors.length], `${row.name} (${row.workers})`, false]),
+      ...lines.map((line): [string, string, boolean] => [colorOf.get(line.name)!, line.name === 'cluster' ? 'lesson 03, by worker count' : `${line.name}, by worker count`, false]),
+      ...points.map((row): [string, string, boolean] => [colorOf.get(row.name)!, `${row.name} (${row.workers})`, false]),
     ]),
     '</svg>',
     '',
@@ -53,6 +55,13 @@ function axes(rows: CurveRow[], maxRps: number, x: (w: number) => number, y: (r:
     ...counts.map((count) => `<text x="${x(count)}" y="${bottom + 18}" text-anchor="middle">${count}</text>`),
     `<text x="${size.left + plotWidth() / 2}" y="${size.height - 10}" text-anchor="middle">workers (processes)</text>`,
     `<text transform="translate(16 ${size.top + plotHeight() / 2}) rotate(-90)" text-anchor="middle">requests per second</text>`,
+  ];
+}
+
+function curve(rows: CurveRow[], color: string, x: (w: number) => number, y: (r: number) => number): string[] {
+  return [
+    `<polyline points="${rows.map((row) => `${x(row.workers)},${y(row.requestsPerSec)}`).join(' ')}" fill="none" stroke="${color}" stroke-width="2"/>`,
+    ...rows.map((row) => `<circle cx="${x(row.workers)}" cy="${y(row.requestsPerSec)}" r="4" fill="${color}"><title>${escape(describe(row))}</title></circle>`),
   ];
 }
 

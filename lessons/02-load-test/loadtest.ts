@@ -20,6 +20,7 @@ export interface Load {
   amount?: number; // either a number of requests...
   durationS?: number; // ...or a number of seconds
   connections?: number;
+  threads?: number; // autocannon's worker threads, each with its share of the connections; 1: this thread
   progress?: boolean; // autocannon's own progress bar, on stderr
 }
 
@@ -67,6 +68,7 @@ export function measure(load: Load): Promise<Figures> {
   const options: autocannon.Options = { url: load.url, connections, timeout: defaults.timeoutS, sampleInt: 100 };
   if (load.durationS === undefined) options.amount = load.amount ?? defaults.amount;
   else options.duration = load.durationS;
+  if ((load.threads ?? 1) > 1) options.workers = load.threads;
   // autocannon's own duration runs to the tick that noticed the end; the time from the first
   // request to the last answer is the run's real length.
   const startedAt = performance.now();
@@ -74,8 +76,10 @@ export function measure(load: Load): Promise<Figures> {
   return new Promise((resolve, reject) => {
     const instance = autocannon(options, (error, result) => {
       process.removeListener('SIGINT', stopEarly);
-      if (error) reject(error);
-      else resolve(figuresOf(load.url, connections, result, (lastAnswerAt - startedAt) / 1000));
+      if (error) return reject(error);
+      // In worker threads autocannon reports no single answers: its own duration is the one there is.
+      const totalTimeS = options.workers ? result.duration : (lastAnswerAt - startedAt) / 1000;
+      resolve(figuresOf(load.url, connectionsOpened(connections, options.workers), result, totalTimeS));
     });
     instance.on('response', () => (lastAnswerAt = performance.now()));
     autocannon.track(instance, { renderProgressBar: load.progress ?? false, renderResultsTable: false, renderLatencyTable: false });
@@ -83,6 +87,11 @@ export function measure(load: Load): Promise<Figures> {
     const stopEarly = () => instance.stop();
     process.once('SIGINT', stopEarly);
   });
+}
+
+// autocannon gives each worker thread connections / threads of them, rounded down (at least one).
+function connectionsOpened(connections: number, threads = 1): number {
+  return Math.max(1, Math.floor(connections / threads)) * threads;
 }
 
 function figuresOf(url: string, connections: number, result: autocannon.Result, totalTimeS: number): Figures {

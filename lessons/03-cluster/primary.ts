@@ -50,9 +50,10 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   startPrimary();
 }
 
+// Lesson 07 passes how long to wait before a replacement; lessons 09 and 11 what their workers run.
 export interface PrimaryOptions {
   respawnDelayMs?: (quickExits: number) => number;
-  workerFile?: string; // lesson 11's workers wrap worker.ts to report their counts
+  workerFile?: string;
 }
 
 export function startPrimary(options: PrimaryOptions = {}): void {

@@ -16,6 +16,7 @@ export const defaults = {
   amount: loadDefaults.amount, // the seed's 1200 requests, for each side
   workers: clusterDefaults.workerCount, // the CPU count
   chartWidth: 40,
+  boundAtPct: 90, // a generator that used this much of the CPU it had measured itself, not the server
 };
 
 // How to start one kind of server: one row of the comparison (scripts/bench.ts adds more kinds).
@@ -60,10 +61,12 @@ export interface Row extends Figures {
   file: string;
   workers: number;
   generatorCpuPct: number; // this process's CPU while it measured, in % of one core
+  generatorThreads: number; // the threads autocannon ran on: each can use one core at most
+  isGeneratorBound: boolean; // it used boundAtPct% or more of those: the row shows the generator's ceiling
 }
 
 const usage = `Usage: npx tsx lessons/05-compare/compare.ts [--amount N | --duration S] [--connections C]
-         [--workers W] [--path P] [--warmup S] [--json FILE]
+         [--workers W] [--path P] [--warmup S] [--generator-threads T] [--json FILE]
 
   --amount N         requests per measurement (default ${defaults.amount}, the seed's run)
   --duration S       or measure each side for S seconds
@@ -71,6 +74,7 @@ const usage = `Usage: npx tsx lessons/05-compare/compare.ts [--amount N | --dura
   --workers W        lesson 03's worker count (default ${defaults.workers}, the CPU count)
   --path P           what to request (default ${defaults.path}; / is the trivial route)
   --warmup S         seconds of load before each measurement, not counted (default ${defaults.warmupS}; 0 skips it)
+  --generator-threads T   run autocannon in T worker threads, sharing the connections (default ${defaults.generatorThreads}: this thread)
   --json FILE        also write the results to FILE as JSON`;
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main(process.argv.slice(2));
@@ -83,7 +87,7 @@ async function main(argv: string[]): Promise<void> {
     const rows = [await measureRunner(runners.single(), plan), await measureRunner(runners.cluster(workers), plan)];
     const speedup = rows[1].requestsPerSec / rows[0].requestsPerSec;
     const efficiency = speedup / workers;
-    console.log(`\n${sideBySide(rows)}\n`);
+    console.log(`\n${sideBySide(rows)}\n${boundNote(rows)}`);
     const ideal = `${percent(efficiency)} of the ideal ${workers}x`;
     console.log(`Speedup (cluster / single): ${speedup.toFixed(2)}x with ${plural(workers, 'worker')}: ${ideal}\n`);
     console.log(chart(rows));
@@ -104,13 +108,14 @@ export async function measureRunner(runner: Runner, plan: Plan): Promise<Row> {
     const url = `${server.url}${plan.path}`;
     if (plan.warmupS > 0) {
       progress(`${runner.label}: listening on ${server.url}, warming up for ${plan.warmupS} s`);
-      await measure({ url, durationS: plan.warmupS, connections: plan.connections });
+      await measure({ url, durationS: plan.warmupS, connections: plan.connections, threads: plan.generatorThreads });
     }
     progress(`${runner.label}: measuring`);
     const cpuBefore = process.cpuUsage();
-    const figures = await measure({ url, amount: plan.amount, durationS: plan.durationS, connections: plan.connections });
+    const figures = await measure({ url, amount: plan.amount, durationS: plan.durationS, connections: plan.connections, threads: plan.generatorThreads });
     const generatorCpuPct = cpuPercent(process.cpuUsage(cpuBefore), figures.totalTimeS);
-    return { name: runner.name, label: runner.label, file: runner.file, workers: runner.workers, ...figures, generatorCpuPct };
+    const generator = { generatorCpuPct, generatorThreads: plan.generatorThreads, isGeneratorBound: isGeneratorBound(generatorCpuPct, plan.generatorThreads) };
+    return { name: runner.name, label: runner.label, file: runner.file, workers: runner.workers, ...figures, ...generator };
   } finally {
     await server?.stop();
     const group = server && 'pid' in server ? `, process group ${server.pid} is empty` : '';
@@ -125,7 +130,8 @@ function launchRunner(runner: Runner, onSpawn: (lesson: Lesson) => void): Promis
   });
 }
 
-// autocannon runs on this process's main thread, so this process's CPU time is the generator's.
+// autocannon runs on this process's main thread or in its worker threads: process.cpuUsage() counts
+// every thread of the process, so it is the generator's CPU time either way.
 function cpuPercent(used: NodeJS.CpuUsage, seconds: number): number {
   return seconds > 0 ? (used.user + used.system) / (seconds * 10_000) : 0;
 }
@@ -140,10 +146,31 @@ export function sideBySide(rows: Row[]): string {
     ['Requests', (row) => String(row.requests)],
     ['Errors', (row) => `${row.errors} (${row.timeouts} timeouts)`],
     ['Non-2xx', (row) => String(row.non2xx)],
-    ['Generator CPU', (row) => `${row.generatorCpuPct.toFixed(0)}% of a core`],
+    ['Generator CPU', (row) => `${row.generatorCpuPct.toFixed(0)}% of a core${threadsOf(row)}${row.isGeneratorBound ? ', generator-bound' : ''}`],
   ];
   const header = ['', ...rows.map((row) => row.label)];
   return columns([header, ...lines.map(([name, value]) => [name, ...rows.map(value)])]);
+}
+
+// Each thread can use one core at most: `threads` cores are all the CPU the generator had.
+export function isGeneratorBound(cpuPct: number, threads: number): boolean {
+  return cpuPct >= defaults.boundAtPct * threads;
+}
+
+function threadsOf(row: Row): string {
+  return row.generatorThreads > 1 ? ` (${row.generatorThreads} threads)` : '';
+}
+
+// Said under any table that has a generator-bound row: its figure is no server's.
+export function boundNote(rows: Row[]): string {
+  const bound = rows.filter((row) => row.isGeneratorBound);
+  if (bound.length === 0) return '';
+  const threads = bound[0].generatorThreads;
+  return (
+    `generator-bound: ${bound.map((row) => row.label).join(', ')}. The load generator used ${defaults.boundAtPct}% or more ` +
+    `of the ${plural(threads, 'core')} its ${plural(threads, 'thread')} can use, so these figures are its ceiling, not the server's: ` +
+    `try --generator-threads ${threads * 2}, or a load generator on another machine.\n`
+  );
 }
 
 // Pads every column to its widest cell: the first to the left, the figures to the right.
@@ -166,7 +193,8 @@ export function chart(rows: Row[]): string {
 export function describePlan(plan: Plan): string {
   const amount = plan.durationS === undefined ? `${plan.amount} requests` : `${plan.durationS} s`;
   const warmup = plan.warmupS > 0 ? `after a ${plan.warmupS} s warm-up` : 'no warm-up';
-  return `GET ${plan.path}, ${amount} each, ${plan.connections} at a time, ${warmup}`;
+  const threads = plan.generatorThreads > 1 ? `, autocannon in ${plan.generatorThreads} threads` : '';
+  return `GET ${plan.path}, ${amount} each, ${plan.connections} at a time, ${warmup}${threads}`;
 }
 
 export function runtime(): string {

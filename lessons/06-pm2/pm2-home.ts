@@ -15,7 +15,7 @@ const defaults = {
   instances: os.availableParallelism(), // as the ecosystem file starts
   // pm2 starts and reloads instances one at a time: about 1.2 s each on a busy 2-core machine, 0.5 s
   // each on 16 cores. So every limit on a whole-app command grows with the instance count.
-  baseMs: 30_000,
+  baseMs: 60_000,
   perInstanceMs: 3_000,
 };
 

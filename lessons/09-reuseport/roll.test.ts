@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { describe, test, type TestContext } from 'node:test';
+import { alivePids, launch, start, waitUntil, type Lesson } from '../../lib/harness.ts';
+import { defaults, namespaceProblem, ownNamespaces, removeNamespace } from './roll.ts';
+import { reusePortProblem } from './support.ts';
+
+const roll = 'lessons/09-reuseport/roll.ts';
+const skip = reusePortProblem() ?? namespaceProblem() ?? false;
+const timeout = 180_000; // a whole roll under load on a busy 2-core machine; each wait inside is bounded too
+
+// The roll's namespace is named for the pid of the process the harness started.
+function namespaceOf(run: Lesson): string {
+  return `${defaults.namespacePrefix}${run.pid}`;
+}
+
+// Whatever the test's fate, the namespace it made goes: the run removes its own; this is the net under it.
+function startRoll(t: TestContext, args: string[], ready: RegExp | false): Promise<Lesson> {
+  return launch(roll, { ready, args, limitMs: timeout }, (run) =>
+    t.after(async () => {
+      await run.stop();
+      if (ownNamespaces().includes(namespaceOf(run))) removeNamespace(namespaceOf(run));
+    }),
+  );
+}
+
+function pidsIn(namespace: string): number[] {
+  return execFileSync('ip', ['netns', 'pids', namespace], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+}
+
+describe("lesson 09's catch: a closing SO_REUSEPORT socket resets its queue, unless tcp_migrate_req=1", { skip, timeout }, () => {
+  test('in a network namespace with tcp_migrate_req=1, rolling every worker twice under load loses 0 requests', async (t) => {
+    const run = await startRoll(t, ['--tcp-migrate-req', '1', '--rounds', '2'], false);
+    assert.deepEqual(await run.exited, { code: 0, signal: null }, run.output());
+    const [, answered, lost] = run.output().match(/all 2 rounds, 4 workers replaced: (\d+) answered, (\d+) lost/) ?? [];
+    assert.ok(Number(answered) > 0, `no requests answered during the roll:\n${run.output()}`);
+    assert.equal(Number(lost), 0, `requests lost in the roll:\n${run.output()}`);
+    assert.match(run.output(), /net\.ipv4\.tcp_migrate_req here: 1\n/, 'the sysctl inside the namespace');
+    assert.ok(!ownNamespaces().includes(namespaceOf(run)), `${namespaceOf(run)} is still there after the run`);
+  });
+
+  test('Ctrl+C during the roll removes the namespace and every process in it', async (t) => {
+    const run = await startRoll(t, ['--tcp-migrate-req', '1'], /lesson 09 with \d+ workers ready/);
+    const inside = pidsIn(namespaceOf(run));
+    assert.ok(inside.length >= 3, `processes in ${namespaceOf(run)}: ${inside} (the roll, the primary, its workers)`);
+    process.kill(run.pid, 'SIGINT');
+    await run.exited;
+    assert.ok(!ownNamespaces().includes(namespaceOf(run)), `${namespaceOf(run)} is still there after Ctrl+C`);
+    // The run SIGKILLs them on its way out; a signal lands a moment after kill() returns.
+    await waitUntil(async () => (await alivePids(inside)).length === 0, `pids ${inside}, which were in the namespace, to be gone`);
+  });
+
+  test('a run killed with SIGKILL leaves its namespace behind, and the next run removes it', async (t) => {
+    const killed = await startRoll(t, ['--tcp-migrate-req', '1'], /lesson 09 with \d+ workers ready/);
+    const leftover = namespaceOf(killed);
+    await killed.stop(); // SIGKILL to its process group: no cleanup runs
+    const inside = pidsIn(leftover);
+    assert.ok(inside.length > 0, `kill -9 should leave the lesson running in ${leftover}`);
+    const next = await startRoll(t, ['--tcp-migrate-req', '1'], /network namespace \S+ created/);
+    assert.match(next.output(), new RegExp(`removing ${leftover}, left behind by a run \\(pid ${killed.pid}\\)`));
+    assert.ok(!ownNamespaces().includes(leftover), `${leftover} is still there`);
+    await waitUntil(async () => (await alivePids(inside)).length === 0, `pids ${inside}, which were left in ${leftover}, to be gone`);
+    process.kill(next.pid, 'SIGINT');
+    await next.exited;
+    assert.ok(!ownNamespaces().includes(namespaceOf(next)), `${namespaceOf(next)} is still there after Ctrl+C`);
+  });
+});
+
+test('a --tcp-migrate-req other than 0 or 1 exits 2 with the usage', async (t) => {
+  const run = await start(t, roll, { ready: false, args: ['--tcp-migrate-req', 'yes'] });
+  assert.deepEqual(await run.exited, { code: 2, signal: null }, run.output());
+  assert.match(run.output(), /^roll: --tcp-migrate-req must be 0 or 1, got "yes"\n\nUsage:/);
+});
