@@ -3,12 +3,13 @@
 // The primary forks it (lesson 11's primary.ts).
 
 import diagnosticsChannel from 'node:diagnostics_channel';
-import '../03-cluster/worker.ts';
+import { runWorker } from '../03-cluster/worker.ts';
 
 const defaults = {
   reportMs: 500, // a few messages a second: enough for a live page, nothing for the primary to carry
 };
 
+runWorker();
 let answered = 0;
 // Node's http publishes each finished response on this channel: the server counts without a change.
 diagnosticsChannel.subscribe('http.server.response.finish', () => answered++);
