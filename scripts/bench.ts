@@ -1,12 +1,12 @@
 // The scaling curve: lesson 01, then lesson 03 (round-robin) and lesson 09 (reusePort) at 1, 2, 4, ...
 // workers up to the CPU count, then a bare cluster at the largest count (and, asked for, lesson 08's
 // threads, pm2 and Bun), each started, warmed up and measured as lesson 05 does.
-// Run it:  npm run bench        (npm run bench -- --rounds 3 --threads --pm2 --bun --json bench.json)
+// Run it:  npm run bench        (npm run bench -- --rounds 3 --threads --pm2 --bun --json bench.json --svg bench.svg)
 
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { commandLine } from '../lib/options.ts';
 import { exitOnSignals, freePort, isBun, root } from '../lib/launch.ts';
@@ -19,6 +19,7 @@ import { wholeNumber } from '../lessons/02-load-test/loadtest.ts';
 import { ecosystem, startEcosystem } from '../lessons/06-pm2/pm2-home.ts';
 import { reusePortProblem } from '../lessons/09-reuseport/support.ts';
 import { threadsRunner } from '../lessons/08-worker-threads/compare.ts';
+import { scalingSvg } from './scaling-svg.ts';
 
 const defaults = {
   durationS: 5, // per row: long enough for the req/s to settle
@@ -108,7 +109,7 @@ interface BenchRow extends Row {
 }
 
 const usage = `Usage: npm run bench -- [--workers 1,2,4] [--duration S | --amount N] [--connections C]
-         [--path P] [--warmup S] [--generator-threads T] [--rounds R] [--threads] [--pm2] [--bun] [--json FILE]
+         [--path P] [--warmup S] [--generator-threads T] [--rounds R] [--threads] [--pm2] [--bun] [--json FILE] [--svg FILE]
 
   --workers LIST     lesson 03's worker counts, comma-separated (default ${defaults.workerCounts.join(',')}: doubling up to the CPU count)
   --duration S       seconds per row (default ${defaults.durationS})
@@ -121,7 +122,8 @@ const usage = `Usage: npm run bench -- [--workers 1,2,4] [--duration S | --amoun
   --threads          add a row for lesson 08's pool of worker threads, as many as the largest worker count
   --pm2              add a row for lesson 06's pm2 cluster_app (one worker per CPU; Node only)
   --bun              add rows for lesson 01 and lesson 03 (and 08, with --threads) on Bun ${bunPin()}, fetched by npx as npm run test:bun does
-  --json FILE        also write the machine and every row to FILE as JSON`;
+  --json FILE        also write the machine and every row to FILE as JSON
+  --svg FILE         also draw the scaling curve to FILE as SVG: req/s by worker count, the ideal line, every row`;
 
 const options = readArgs(process.argv.slice(2));
 exitOnSignals(); // Ctrl+C ends the benchmark, and every lesson it started, with 130
@@ -132,7 +134,7 @@ try {
   process.exitCode = 1;
 }
 
-async function main({ load, workerCounts, rounds, threads, pm2, bun }: ReturnType<typeof readArgs>): Promise<void> {
+async function main({ load, workerCounts, rounds, threads, pm2, bun, svg }: ReturnType<typeof readArgs>): Promise<void> {
   const bunPath = bun ? await fetchBun() : undefined;
   const host = await machine(bunPath);
   console.log(describeMachine(host));
@@ -152,7 +154,14 @@ async function main({ load, workerCounts, rounds, threads, pm2, bun }: ReturnTyp
   console.log(`\n${table(rows, rounds)}\n${boundNote(rows)}\n${chart(rows)}\n\n${againstBare(rows)}`);
   if (!reusePortLeftOut) console.log(`\n${againstRoundRobin(rows, load, host.cpus)}`);
   if (load.json) writeJson(load.json, { machine: host, plan: load, rounds, rows });
+  if (svg) writeSvg(svg, rows, host);
   failOnErrors(rows);
+}
+
+function writeSvg(file: string, rows: BenchRow[], host: Awaited<ReturnType<typeof machine>>): void {
+  const title = `${options.load.path} on ${host.cpus} CPUs (${host.cpuModel}), ${host.runtime}`;
+  writeFileSync(file, scalingSvg(rows, title, host.cpus));
+  progress(`wrote ${file}`);
 }
 
 function median(rounds: Row[]): Row & { roundsRequestsPerSec: number[] } {
@@ -295,12 +304,19 @@ function bunPin(): string {
 
 function readArgs(argv: string[]) {
   const extraRows = { threads: { type: 'boolean' }, pm2: { type: 'boolean' }, bun: { type: 'boolean' } } as const;
-  const { values } = commandLine('bench', usage).parse(argv, { ...planOptions, workers: { type: 'string', short: 'w' }, rounds: { type: 'string' }, ...extraRows });
+  const { values } = commandLine('bench', usage).parse(argv, { ...planOptions, workers: { type: 'string', short: 'w' }, rounds: { type: 'string' }, svg: { type: 'string' }, ...extraRows });
   if (isBun && (values.pm2 || values.bun)) usageError('--pm2 and --bun add rows to a run on Node: run npm run bench, not bun');
   const workerCounts = values.workers === undefined ? defaults.workerCounts : readWorkerCounts(values.workers);
   const rounds = values.rounds === undefined ? defaults.rounds : wholeNumber('--rounds', values.rounds, usageError, defaults.maxRounds);
   const load = readPlan(values, Math.max(...workerCounts), { durationS: defaults.durationS }, usageError);
-  return { load, workerCounts, rounds, threads: values.threads === true, pm2: values.pm2 === true, bun: values.bun === true };
+  const svg = values.svg === undefined ? undefined : svgFile(values.svg);
+  return { load, workerCounts, rounds, threads: values.threads === true, pm2: values.pm2 === true, bun: values.bun === true, svg };
+}
+
+function svgFile(raw: string): string {
+  const file = resolve(raw);
+  if (raw !== '' && existsSync(dirname(file))) return file;
+  return usageError(`--svg needs a file in an existing folder, got ${JSON.stringify(raw)}`);
 }
 
 function readWorkerCounts(raw: string): number[] {

@@ -4,7 +4,7 @@
 // Run it:  npx tsx lessons/03-cluster/primary.ts        (WORKERS=4 to choose the count)
 
 import cluster, { type Worker } from 'node:cluster';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -36,6 +36,9 @@ export const state = {
   workers: new Map<number, Tracked>(), // by worker.id
 };
 
+// Every line the primary prints, also as an event: lesson 11 shows them on its page.
+export const logLines = new EventEmitter<{ line: [line: string, isError: boolean] }>();
+
 const usage = `Usage: npx tsx lessons/03-cluster/primary.ts
 
   It takes no options; its settings come from the environment:
@@ -47,8 +50,13 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   startPrimary();
 }
 
-// Lesson 07 passes how long to wait before a replacement; lesson 09 what its workers run.
-export function startPrimary(options: { respawnDelayMs?: (quickExits: number) => number; workerFile?: string } = {}): void {
+// Lesson 07 passes how long to wait before a replacement; lessons 09 and 11 what their workers run.
+export interface PrimaryOptions {
+  respawnDelayMs?: (quickExits: number) => number;
+  workerFile?: string;
+}
+
+export function startPrimary(options: PrimaryOptions = {}): void {
   state.workerCount = readWorkerCount(process.env.WORKERS);
   state.respawnDelayMs = options.respawnDelayMs ?? state.respawnDelayMs;
   log(`${os.availableParallelism()} CPUs: forking ${workers(state.workerCount)} of lesson 01's server`);
@@ -201,8 +209,10 @@ export function seconds(ms: number): string {
 
 export function log(line: string): void {
   console.log(`[primary ${process.pid}] ${line}`);
+  logLines.emit('line', line, false);
 }
 
 export function logError(line: string): void {
   console.error(`[primary ${process.pid}] ${line}`);
+  logLines.emit('line', line, true);
 }

@@ -4,8 +4,9 @@
 // Run it:  npx tsx lessons/07-zero-downtime/primary.ts        then, from another terminal: kill -USR2 <pid>
 
 import type { Worker } from 'node:cluster';
+import { pathToFileURL } from 'node:url';
 import { commandLine } from '../../lib/options.ts';
-import { defaults as lesson03, forkWorker, listeningCount, log, logError, seconds, startPrimary, state, stopWorker, workers, type Tracked } from '../03-cluster/primary.ts';
+import { defaults as lesson03, forkWorker, listeningCount, log, logError, seconds, startPrimary, state, stopWorker, workers, type PrimaryOptions, type Tracked } from '../03-cluster/primary.ts';
 
 const defaults = {
   // Not SIGHUP: a closing terminal sends that, and it should stop a server, not roll it. SIGUSR1 is
@@ -16,7 +17,7 @@ const defaults = {
   maxBackoffMs: 15_000, // ...but never longer than this
 } as const;
 
-const rolls = { isRolling: false, isQueued: false };
+export const rolls = { isRolling: false, isQueued: false };
 
 const usage = `Usage: npx tsx lessons/07-zero-downtime/primary.ts
 
@@ -25,10 +26,17 @@ const usage = `Usage: npx tsx lessons/07-zero-downtime/primary.ts
   PORT=3000    the port they share (read by lesson 01's server)
   Signals: kill -USR2 <pid> rolls the workers; Ctrl+C or kill <pid> stops them all.`;
 
-commandLine('primary', usage).parse(process.argv.slice(2), {});
-startPrimary({ respawnDelayMs: backoffMs });
-log(`kill -USR2 ${process.pid} replaces them one at a time; Ctrl+C stops them all`);
-process.on(defaults.rollSignal, requestRoll);
+// Run as a program, it starts the cluster; lesson 11 imports it and adds a page.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  commandLine('primary', usage).parse(process.argv.slice(2), {});
+  startZeroDowntime();
+}
+
+export function startZeroDowntime(options: Pick<PrimaryOptions, 'workerFile'> = {}): void {
+  startPrimary({ ...options, respawnDelayMs: backoffMs });
+  log(`kill -USR2 ${process.pid} replaces them one at a time; Ctrl+C stops them all`);
+  process.on(defaults.rollSignal, requestRoll);
+}
 
 function backoffMs(quickExits: number): number {
   return Math.min(defaults.maxBackoffMs, defaults.firstBackoffMs * 2 ** (quickExits - 1));
@@ -36,7 +44,7 @@ function backoffMs(quickExits: number): number {
 
 // ---- Rolling restart: one worker at a time, the new one listening before the old one stops ----
 
-function requestRoll(): void {
+export function requestRoll(): void {
   if (state.isShuttingDown) return log(`${defaults.rollSignal} while shutting down: ignored`);
   if (!rolls.isRolling) return void roll();
   // Interleaving two rolls could stop two workers at once; a queued roll still picks up new code.

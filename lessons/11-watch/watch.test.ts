@@ -1,0 +1,204 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import { join } from 'node:path';
+import { describe, test, type TestContext } from 'node:test';
+import { alivePids, freePort, heldPort, isBun, pidsRunning, start, startLoad, waitUntil, type Lesson } from '../../lib/harness.ts';
+
+const primary = 'lessons/11-watch/primary.ts';
+const ready = /cluster ready: \d+ workers? listening/;
+const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const waitMs = 30_000; // the harness's longest wait
+
+interface Watched {
+  cluster: Lesson;
+  watchUrl: string; // as printed, with the secret
+  secret: string;
+  port: number; // the page's
+}
+
+async function startWatched(t: TestContext, workers: number): Promise<Watched> {
+  const port = await freePort();
+  const cluster = await start(t, primary, { ready, env: { WORKERS: String(workers), WATCH_PORT: String(port) } });
+  const [, watchUrl, secret] = (await cluster.waitFor(/watch the cluster: (http:\/\/127\.0\.0\.1:\d+\/\?secret=([0-9a-f]+))/)) as string[];
+  return { cluster, watchUrl, secret, port };
+}
+
+function workerPids(cluster: Lesson): Promise<number[]> {
+  return pidsRunning(cluster.pid, 'lessons/11-watch/worker.ts');
+}
+
+interface Sent {
+  method?: string;
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+// A request with the headers a test picks (Host and Origin included), on a fresh connection.
+function send(port: number, { method = 'GET', path, headers = {}, body }: Sent): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request({ host: '127.0.0.1', port, method, path, headers: { host: `127.0.0.1:${port}`, ...headers }, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (chunk) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, body: text }));
+      // An event stream never ends: its status and first bytes are enough.
+      if (res.headers['content-type'] === 'text/event-stream') res.once('data', () => (res.destroy(), resolve({ status: res.statusCode!, body: 'stream' })));
+    });
+    request.setTimeout(waitMs, () => request.destroy(new Error(`no answer from ${path} in ${waitMs} ms`)));
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+describe('lesson 11: watch the cluster in a browser', () => {
+  test('strangers get 403 with the reason and change nothing; the page itself can act', async (t) => {
+    const { cluster, secret, port } = await startWatched(t, 2);
+    const before = await workerPids(cluster);
+    const mark = cluster.output().length;
+    const own = { 'x-watch-secret': secret, origin: `http://127.0.0.1:${port}` };
+    const refusals: [string, Sent, RegExp][] = [
+      ['the page under a foreign Host (DNS rebinding)', { path: `/?secret=${secret}`, headers: { host: `attacker.example:${port}` } }, /^wrong Host "attacker\.example:\d+"/],
+      ['the page without its secret', { path: '/' }, /^no secret/],
+      ['the page with a wrong secret', { path: `/?secret=${'0'.repeat(32)}` }, /^wrong secret/],
+      ['the event stream under a foreign Host', { path: `/events?secret=${secret}`, headers: { host: 'attacker.example' } }, /^wrong Host/],
+      ['a kill from another site open in the browser', { method: 'POST', path: '/kill', headers: { ...own, origin: 'http://attacker.example' }, body: `{"pid":${before[0]}}` }, /^foreign Origin "http:\/\/attacker\.example"/],
+      ['a kill under a foreign Host', { method: 'POST', path: '/kill', headers: { ...own, host: `attacker.example:${port}` }, body: `{"pid":${before[0]}}` }, /^wrong Host/],
+      ['a roll without the secret', { method: 'POST', path: '/roll', headers: { origin: own.origin } }, /^no secret/],
+      ['a roll with the secret in the URL instead of the header', { method: 'POST', path: `/roll?secret=${secret}`, headers: { origin: own.origin } }, /^no secret/],
+      ['one more worker with a wrong secret', { method: 'POST', path: '/more', headers: { ...own, 'x-watch-secret': 'f'.repeat(32) } }, /^wrong secret/],
+    ];
+    for (const [what, request, reason] of refusals) {
+      const reply = await send(port, request);
+      assert.equal(reply.status, 403, `${what}: ${reply.status} ${reply.body}`);
+      assert.match(reply.body, reason, what);
+    }
+    assert.doesNotMatch(cluster.output().slice(mark), /page:|rolling restart|SIGKILL/, 'a refused request acted');
+    assert.deepEqual(await alivePids(before), before, 'a refused kill killed');
+
+    const tooLarge = await send(port, { method: 'POST', path: '/kill', headers: own, body: 'x'.repeat(4096) });
+    assert.equal(tooLarge.status, 413, tooLarge.body);
+    const kill = await send(port, { method: 'POST', path: '/kill', headers: own, body: `{"pid":${before[0]}}` });
+    assert.equal(kill.status, 200, kill.body);
+    await waitUntil(async () => (await alivePids([before[0]])).length === 0, `worker ${before[0]} to die`);
+    await cluster.waitFor(new RegExp(`worker ${before[0]} died \\(signal SIGKILL\\)`), mark);
+  });
+
+  test('the page listens on 127.0.0.1 only, and caps its event streams', async (t) => {
+    const { port, secret } = await startWatched(t, 1);
+    const other = net.connect(port, '127.0.0.2');
+    const refused = await new Promise<string>((resolve) => other.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? '')).once('connect', () => resolve('connected')));
+    other.destroy();
+    assert.equal(refused, 'ECONNREFUSED', 'the page answered on 127.0.0.2');
+
+    const streams: http.ClientRequest[] = [];
+    t.after(() => streams.forEach((stream) => stream.destroy()));
+    const open = () =>
+      new Promise<number>((resolve, reject) => {
+        const stream = http.get({ host: '127.0.0.1', port, path: `/events?secret=${secret}`, agent: false }, (res) => resolve(res.statusCode!));
+        stream.on('error', reject);
+        streams.push(stream);
+      });
+    const statuses = [];
+    for (let i = 0; i < 9; i++) statuses.push(await open());
+    assert.deepEqual(statuses, [...new Array(8).fill(200), 503]);
+  });
+
+  test('a WATCH_PORT that is taken or not a port stops it with one line and exit 1, before any worker', async (t) => {
+    const taken = await heldPort(t);
+    for (const [watchPort, message] of [[String(taken), /cannot show the page on 127\.0\.0\.1:\d+: port \d+ is in use: pick another with WATCH_PORT=/], ['http', /WATCH_PORT must be a whole number from 0 to 65535, got "http"/]] as const) {
+      const lesson = await start(t, primary, { ready: false, env: { WATCH_PORT: watchPort } });
+      assert.deepEqual(await lesson.exited, { code: 1, signal: null }, lesson.output());
+      assert.match(lesson.output(), message);
+      assert.doesNotMatch(lesson.output(), /forking/);
+    }
+  });
+
+  const noBrowser = isBun
+    ? "Bun: its http publishes no diagnostics_channel events, so the page's counts stay 0 there; watch a cluster on Node"
+    : !existsSync(chromiumPath)
+      ? `no Chromium at ${chromiumPath}: apt-get install chromium (Debian), or CHROMIUM=/path/to/chromium`
+      : false;
+
+  test('in a real browser: a row per worker, kill replaces one, a roll replaces all while the chart moves, no console error', { skip: noBrowser }, async (t) => {
+    const { chromium } = await import('playwright-core');
+    const { cluster, watchUrl } = await startWatched(t, 2);
+    const profile = mkdtempSync(join(os.tmpdir(), 'every-core-chromium-'));
+    let browser: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | undefined;
+    // One hook, in this order: the browser writes to its profile until it is closed.
+    const removeProfile = () => rmSync(profile, { recursive: true, force: true, maxRetries: 3 });
+    t.after(async () => {
+      await browser?.close();
+      removeProfile();
+    });
+    // A fresh profile and nothing that phones home: the browser talks to 127.0.0.1 only.
+    browser = await chromium.launchPersistentContext(profile, {
+      executablePath: chromiumPath,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: { width: 900, height: 640 },
+      timeout: waitMs,
+    });
+    // Ctrl+C ends this process through process.exit (the harness), skipping t.after: playwright's own
+    // exit handler, added by the launch, kills the browser first, then this removes its profile.
+    process.once('exit', removeProfile);
+    const page = browser.pages()[0] ?? (await browser.newPage());
+    page.setDefaultTimeout(waitMs);
+    const consoleErrors: string[] = [];
+    page.on('console', (message) => message.type() === 'error' && consoleErrors.push(message.text()));
+    page.on('pageerror', (error) => consoleErrors.push(error.message));
+    // A request handed to the worker just as SIGKILL ends it gets no answer: give up on it after 5 s.
+    const load = startLoad(cluster.url, { connections: 4, timeoutMs: 5_000 });
+    t.after(() => load.stop());
+    await page.goto(watchUrl);
+
+    // Read from the table's cells: the rows are redrawn twice a second, the cells' texts in one go.
+    const column = (n: number) => page.locator(`#workers td:nth-child(${n})`).allTextContents();
+    const pidsOnPage = async () => (await column(1)).map(Number);
+    const allListening = async (count: number) => {
+      const phases = await column(2);
+      return phases.length === count && phases.every((phase) => phase === 'listening');
+    };
+    await waitUntil(() => allListening(2), '2 rows, listening');
+    const first = await pidsOnPage();
+    assert.deepEqual([...first].sort(), (await workerPids(cluster)).sort(), 'the rows are not the running workers');
+
+    await t.test('kill: its row is replaced by a new pid, and the death is in the log', async () => {
+      await page.click(`button[data-kill="${first[0]}"]`);
+      await page.locator('#log li', { hasText: `worker ${first[0]} died (signal SIGKILL)` }).waitFor();
+      await waitUntil(async () => !(await pidsOnPage()).includes(first[0]) && (await allListening(2)), `a new row for worker ${first[0]}`);
+      const after = await pidsOnPage();
+      assert.ok(after.includes(first[1]), `the other worker went too: ${first} -> ${after}`);
+      assert.deepEqual(await column(3), after.map((pid) => (pid === first[1] ? 'first' : 'respawn')));
+    });
+
+    await t.test('rolling restart: every pid changes while the chart keeps moving', async () => {
+      const before = await pidsOnPage();
+      const chart = async () => ({ samples: Number(await page.getAttribute('#chart', 'data-samples')), points: await page.getAttribute('#line', 'points') });
+      const chartBefore = await chart();
+      await page.click('#roll');
+      await page.locator('#log li', { hasText: 'rolling restart done: 2 of 2 workers replaced' }).waitFor();
+      await waitUntil(() => allListening(2), '2 rows, listening, after the roll');
+      const after = await pidsOnPage();
+      assert.deepEqual(after.filter((pid) => before.includes(pid)), [], `${before} -> ${after}`);
+      assert.deepEqual(await column(3), ['roll', 'roll']);
+      const chartAfter = await chart();
+      assert.ok(chartAfter.samples > chartBefore.samples && chartAfter.points !== chartBefore.points, `the chart did not move during the roll: ${JSON.stringify([chartBefore, chartAfter])}`);
+      await waitUntil(async () => (await column(4)).some((perSecond) => Number(perSecond) > 0), 'the new workers to report requests per second');
+    });
+
+    if (process.env.WATCH_SCREENSHOT) await screenshot(page, process.env.WATCH_SCREENSHOT);
+    // No count of failures here: a SIGKILL fails the requests its worker held (lesson 07 tests the roll's zero).
+    const count = await load.stop();
+    t.diagnostic(`load during the test: ${count.requests} answered, ${count.failures} failed ${JSON.stringify(count.errorCodes)}`);
+    assert.deepEqual(consoleErrors, [], 'console errors on the page');
+  });
+});
+
+// The README's picture (WATCH_SCREENSHOT=file): the page after half a minute of load, a kill and a roll.
+async function screenshot(page: import('playwright-core').Page, path: string): Promise<void> {
+  await waitUntil(async () => Number(await page.getAttribute('#chart', 'data-samples')) >= 30, '30 samples on the chart', 60_000);
+  await page.screenshot({ path });
+}
