@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
 import { describe, test } from 'node:test';
-import { get, isBun, pidsRunning, start, type Lesson } from '../../test/harness.ts';
+import { get, isBun, lessonFile, pidsRunning, start, type Lesson } from '../../test/harness.ts';
 import { countByWorker } from './distribution.ts';
 
 const primary = 'lessons/04-round-robin/primary.ts';
@@ -12,6 +13,23 @@ const noRoundRobin = "Bun: its node:cluster has no round-robin; each worker bind
 // Counted from the processes themselves: on a cold cache tsx's esbuild shares the group too.
 function workerPids(cluster: Lesson): Promise<number[]> {
   return pidsRunning(cluster.pid, 'lessons/01-single-process/server.ts');
+}
+
+// Linux: which of `pids` hold the listening socket on `port`, as `ss -ltnp` shows, read from /proc.
+function socketHolders(port: number, pids: number[]): number[] {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const listening = readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1).map((line) => line.trim().split(/\s+/));
+  const inodes = new Set(listening.filter((f) => f[1]?.endsWith(`:${hexPort}`) && f[3] === '0A').map((f) => `socket:[${f[9]}]`));
+  const holds = (pid: number) => readdirSync(`/proc/${pid}/fd`).some((fd) => inodes.has(readlinkQuietly(`/proc/${pid}/fd/${fd}`)));
+  return pids.filter(holds);
+}
+
+function readlinkQuietly(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return ''; // closed since the directory was read
+  }
 }
 
 function counts(byPid: Map<number, { requests: number; connections: number }>): string {
@@ -40,6 +58,17 @@ describe('lesson 04: round-robin or the operating system, measured', () => {
     assert.equal(answered, 20);
     for (const pid of tally.byPid.keys()) assert.ok(workers.includes(pid), `pid ${pid} answered but is not one of the workers ${workers}`);
   });
+
+  const notLinux = process.platform === 'linux' ? false : 'reads /proc to see who holds the socket: Linux only';
+  for (const policy of ['rr', 'os']) {
+    test(`the chosen policy is the one in force: under ${policy} ${policy === 'rr' ? 'the primary alone holds' : 'the primary and every worker hold'} the listening socket`, { skip: isBun ? noRoundRobin : notLinux }, async (t) => {
+      const cluster = await start(t, primary, { ready, args: ['--policy', policy], env: { WORKERS: '2' } });
+      const workers = await workerPids(cluster);
+      const holders = socketHolders(cluster.port, [cluster.pid, ...workers]).sort();
+      const expected = policy === 'rr' ? [cluster.pid] : [cluster.pid, ...workers].sort();
+      assert.deepEqual(holders, expected, `primary ${cluster.pid}, workers ${workers}: holders of port ${cluster.port}`);
+    });
+  }
 
   for (const policy of ['rr', 'os']) {
     test(`over one keep-alive connection, every request is served by the same worker (${policy})`, async (t) => {
@@ -73,7 +102,7 @@ describe('lesson 04: round-robin or the operating system, measured', () => {
     const badFlag = await start(t, primary, { ready: false, args: ['--policy', 'fair'] });
     assert.deepEqual(await badFlag.exited, { code: 2, signal: null }, badFlag.output());
     assert.match(badFlag.output(), /--policy must be rr or os, got "fair"/);
-    assert.match(badFlag.output(), /Usage: npx tsx lessons\/04-round-robin\/primary.ts \[--policy rr\|os\]/);
+    assert.match(badFlag.output(), new RegExp(`Usage: npx tsx ${lessonFile(primary)} \\[--policy rr\\|os\\]`));
     const badEnv = await start(t, primary, { ready: false, env: { NODE_CLUSTER_SCHED_POLICY: 'os' } });
     assert.deepEqual(await badEnv.exited, { code: 2, signal: null }, badEnv.output());
     assert.match(badEnv.output(), /NODE_CLUSTER_SCHED_POLICY must be rr or none, got "os": Node would silently ignore it/);
