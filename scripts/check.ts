@@ -212,6 +212,5 @@ function hintOf(lesson: string): string | undefined {
   } catch {
     return undefined;
   }
-  const match = text.match(/^Hint: ([^]*?)(?:\n\n|\n#|$)/m);
-  return match?.[1].trim();
+  return text.split(/\n\s*\n/).find((paragraph) => paragraph.startsWith('Hint: '))?.slice('Hint: '.length).trim();
 }
