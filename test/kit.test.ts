@@ -25,7 +25,7 @@ describe('the kit', () => {
 
   test('local imports carry their .ts extension, so Node (through tsx) and Bun both resolve them', () => {
     const bare = [];
-    for (const file of [...sourceFiles('lessons'), ...sourceFiles('test'), ...sourceFiles('scripts')]) {
+    for (const file of [...sourceFiles('lessons'), ...sourceFiles('exercises'), ...sourceFiles('test'), ...sourceFiles('scripts')]) {
       const text = readFileSync(join(root, file), 'utf8');
       for (const [, specifier] of text.matchAll(/from '(\.\.?\/[^']*)'/g)) {
         if (!specifier.endsWith('.ts')) bare.push(`${file}: ${specifier}`);
