@@ -157,7 +157,7 @@ function report(lesson: string, results: Result[]): void {
   if (todo) console.log(`  Next TODO in your files${others}:\n    ${todo}`);
   const hint = hintOf(lesson);
   if (hint) console.log(`  Hint (lessons/${lesson}/README.md):\n${indent(hint, '    ')}`);
-  console.log(`  This lesson alone:  npm run check -- ${number}`);
+  console.log(`  This lesson alone:  ${isBun ? `npx --yes bun@${process.versions.bun} scripts/check.ts` : 'npm run check --'} ${number}`);
   console.log(`  Stuck? Compare with the lesson:  diff exercises/${lesson}/${mainFile(lesson)} lessons/${lesson}/${mainFile(lesson)}`);
 }
 
