@@ -44,7 +44,7 @@ for (const lesson of chosen) {
   done++;
 }
 console.log(`\n${bar(done, chosen.length)}`);
-console.log(green(chosen.length === exercises.length ? 'Every exercise passes its lesson\'s tests. Well done.' : `Next: npm run check`));
+console.log(green(chosen.length === exercises.length ? 'Every exercise passes its lesson\'s tests. Well done.' : 'Passed. Every lesson in order: npm run check'));
 
 function readArgs(args: string[]): string[] {
   if (args.includes('--help') || args.includes('-h')) {

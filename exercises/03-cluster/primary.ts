@@ -31,7 +31,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) startPrimary(
 
 export function startPrimary(): void {
   state.workerCount = readWorkerCount(process.env.WORKERS);
-  log(`${os.availableParallelism()} CPUs: forking ${workers(state.workerCount)} of lesson 01's server`);
+  log(`${os.availableParallelism()} CPUs: forking ${workers(state.workerCount)} of exercise 01's server`);
   // TODO 1: fork one worker per CPU. Look at cluster.setupPrimary() (its `exec` is the file every
   // worker runs: defaults.serverFile), cluster.on() for the primary's 'listening' and 'exit' events
   // (onListening and onExit below), process.once() for SIGINT and SIGTERM (shutdown(signal, 0)), and

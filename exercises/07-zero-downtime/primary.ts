@@ -40,7 +40,7 @@ const state = {
   slots: new Map<number, Slot>(), // by worker.id
 };
 
-log(`${os.availableParallelism()} CPUs: forking ${workers(state.workerCount)} of lesson 01's server`);
+log(`${os.availableParallelism()} CPUs: forking ${workers(state.workerCount)} of exercise 01's server`);
 log(`kill -USR2 ${process.pid} replaces them one at a time; Ctrl+C stops them all`);
 cluster.setupPrimary({ exec: lesson03.serverFile });
 cluster.on('listening', onListening);
