@@ -4,6 +4,8 @@
 
 export default async function* checkReporter(source) {
   for await (const event of source) {
+    // Starts too: when a file times out, the test that never finished is the last one started.
+    if (event.type === 'test:start') yield `${JSON.stringify({ name: event.data.name, status: 'start' })}\n`;
     if (event.type !== 'test:pass' && event.type !== 'test:fail') continue;
     const { name, details, skip, todo } = event.data;
     if (details?.type === 'suite') continue;
