@@ -170,8 +170,11 @@ function report(lesson: string, results: Result[]): void {
     console.log('  No test ran: is the lesson\'s test file there?');
   }
   const [todo, ...more] = todosIn(lesson);
-  const others = more.length > 0 ? dim(` (and ${more.length} more: ${more.map((t) => t.split('  ')[0].split('/').pop()).join(', ')})`) : '';
-  if (todo) console.log(`  Next TODO in your files${others}:\n    ${todo}`);
+  const others = more.length > 0 ? dim(` (then ${more.map((t) => t.split('\n')[0].split('/').pop()).join(', ')})`) : '';
+  if (todo) {
+    const [where, ...what] = todo.split('\n');
+    console.log(`  Next TODO, at ${where}${others}:\n${indent(what.join('\n'), '    ')}`);
+  }
   const hint = hintOf(lesson);
   if (hint) console.log(`  Hint (lessons/${lesson}/README.md):\n${indent(hint, '    ')}`);
   console.log(`  This lesson alone:  ${isBun ? `npx --yes bun@${process.versions.bun} scripts/check.ts` : 'npm run check --'} ${number}`);
@@ -199,12 +202,24 @@ function indent(text: string, prefix: string): string {
 function todosIn(lesson: string): string[] {
   const found: string[] = [];
   for (const file of readdirSync(join(root, 'exercises', lesson)).filter((f) => f.endsWith('.ts')).sort(byMainFirst(lesson))) {
-    readFileSync(join(root, 'exercises', lesson, file), 'utf8').split('\n').forEach((line, i) => {
+    const lines = readFileSync(join(root, 'exercises', lesson, file), 'utf8').split('\n');
+    lines.forEach((line, i) => {
       const match = line.match(/\/\/ (TODO \d+:.*)/);
-      if (match) found.push(`exercises/${lesson}/${file}:${i + 1}  ${match[1]}`);
+      if (match) found.push(`exercises/${lesson}/${file}:${i + 1}\n${[match[1], ...commentAfter(lines, i)].join('\n')}`);
     });
   }
   return found.sort((a, b) => todoNumber(a) - todoNumber(b));
+}
+
+// The rest of a TODO's comment: the lines below it that are still comment, up to the next TODO.
+function commentAfter(lines: string[], at: number): string[] {
+  const rest: string[] = [];
+  for (const line of lines.slice(at + 1)) {
+    const match = line.match(/^\s*\/\/ ?(.*)$/);
+    if (!match || /TODO \d+:/.test(match[1])) break;
+    rest.push(match[1]);
+  }
+  return rest;
 }
 
 function todoNumber(line: string): number {
