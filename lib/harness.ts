@@ -9,7 +9,7 @@ import net from 'node:net';
 import type { TestContext } from 'node:test';
 import { defaults, exitOnSignals, launch, type Lesson, type StartOptions } from './launch.ts';
 
-export { alivePids, freePort, isBun, launch, pidsInGroup, pidsRunning, root, waitUntil, type Exit, type Lesson } from './launch.ts';
+export { alivePids, freePort, isBun, launch, lessonFile, pidsInGroup, pidsRunning, readTrack, root, track, waitUntil, type Exit, type Lesson } from './launch.ts';
 
 // A test run that ends early (Ctrl+C, kill, a failure) ends every lesson it started.
 exitOnSignals();
