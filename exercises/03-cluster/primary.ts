@@ -99,11 +99,11 @@ function forceKill(worker: Worker): void {
 }
 
 export function shutdown(reason: string, exitCode: number): void {
-  // TODO 5: stop every worker gracefully, once (return early if state.isShuttingDown). Set
+  // TODO 3: stop every worker gracefully, once (return early if state.isShuttingDown). Set
   // state.isShuttingDown and state.exitCode, log `<reason>: asking <n> workers to finish their
   // requests and exit`, then stopWorker() each one in state.workers (not awaited: all at once).
   // onExit() calls finish() when the last one is gone; with no worker at all, call it here.
-  todo('exercises/03-cluster/primary.ts', `shutdown() on ${reason} (exit code ${exitCode}): stop the workers (TODO 5)`);
+  todo('exercises/03-cluster/primary.ts', `shutdown() on ${reason} (exit code ${exitCode}): stop the workers (TODO 3)`);
 }
 
 function finish(): void {
@@ -114,25 +114,25 @@ function finish(): void {
 // ---- Exits: keep workerCount running, and give up on workers that cannot start ----
 
 function onExit(worker: Worker, code: number | null, signal: string | null): void {
-  // TODO 3: a worker has exited. Forget it (state.workers.delete(worker.id)), then:
+  // TODO 4: a worker has exited. Forget it (state.workers.delete(worker.id)), then:
   //   - while shutting down (state.isShuttingDown): log `worker <pid> has exited (exit code 0)` (or
   //     `(signal SIGKILL)`: signal, else code), and finish() once the last one is gone; fork nothing
   //   - else, when fewer run than state.workerCount (runningCount() + state.pendingForks: one may be
   //     on its way already), replaceLater(tracked, verb, how); verb is `died`, or `has exited` for
   //     a worker you asked to stop (tracked.isStopping)
   //   - else just log that it exited and no replacement is needed
-  todo('exercises/03-cluster/primary.ts', `onExit() for worker ${worker.process.pid} (${signal ?? code}): replace it or not (TODO 3)`);
+  todo('exercises/03-cluster/primary.ts', `onExit() for worker ${worker.process.pid} (${signal ?? code}): replace it or not (TODO 4)`);
 }
 
 function replaceLater(tracked: Tracked, verb: string, how: string): void {
-  // TODO 4: fork a replacement, unless workers keep dying at start. A worker that exits before it
+  // TODO 5: fork a replacement, unless workers keep dying at start. A worker that exits before it
   // has listened for defaults.minUptimeMs (from tracked.listeningSince; never listened counts as 0)
   // exited quickly: count those in a row in state.quickExits (a slower exit starts it over at 0).
   // After defaults.maxQuickExits in a row, giveUp(how) and fork no more. Else log
   // `worker <pid> <verb> (<how>) ...: forking a replacement now`, add one to state.pendingForks, and
   // call forkReplacement(Date.now()) after state.respawnDelayMs(state.quickExits) for a quick exit
   // (0 for a slow one; lesson 07 backs off through it) with setTimeout().
-  todo('exercises/03-cluster/primary.ts', `replaceLater() for worker ${tracked.worker.process.pid} that ${verb} (${how}) (TODO 4)`);
+  todo('exercises/03-cluster/primary.ts', `replaceLater() for worker ${tracked.worker.process.pid} that ${verb} (${how}) (TODO 5)`);
 }
 
 function forkReplacement(exitedAt: number): void {
