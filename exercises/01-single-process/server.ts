@@ -98,6 +98,7 @@ function stopAccepting(): void {
   // accepted a moment ago whose request is not read yet: under load their clients get ECONNRESET.
   // net's own close only stops accepting: net.Server.prototype.close.call(server). Bun's
   // http.Server is no net.Server (check with instanceof): there, do nothing; it closes after the drain.
+  todo('exercises/01-single-process/server.ts', 'stopAccepting() stops taking new connections (TODO 4)');
 }
 
 function closeServer(leave: () => void): void {
@@ -105,6 +106,7 @@ function closeServer(leave: () => void): void {
   // for that moment (pass it `leave`), and it runs whether the listener was open or not.
   // server.close() waits for keep-alive connections too: server.closeIdleConnections() ends the
   // ones that are idle now.
+  todo('exercises/01-single-process/server.ts', 'closeServer() closes, then leaves (TODO 5)');
 }
 
 function forceExit(): void {
