@@ -10,7 +10,7 @@ import type { TestContext } from 'node:test';
 import { defaults, exitOnSignals, launch, type Lesson, type StartOptions } from './launch.ts';
 import { get } from './load.ts';
 
-export { alivePids, freePort, isBun, launch, pidsInGroup, pidsRunning, root, waitUntil, type Exit, type Lesson } from './launch.ts';
+export { alivePids, freePort, isBun, launch, lessonFile, pidsInGroup, pidsRunning, readTrack, root, track, waitUntil, type Exit, type Lesson } from './launch.ts';
 export { get, startLoad, type LoadCount, type Reply } from './load.ts';
 
 // A test run that ends early (Ctrl+C, kill, a failure) ends every lesson it started.

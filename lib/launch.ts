@@ -5,8 +5,10 @@
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
@@ -45,6 +47,25 @@ export interface Lesson {
   stop(): Promise<void>;
 }
 
+// The one switch between the reference lessons and the learner's exercises (`npm run check` sets it).
+// With EVERY_CORE_TRACK=exercises, a file the tests name as lessons/NN-topic/x.ts runs as
+// exercises/NN-topic/x.ts where the learner has that file; files an exercise does not hold (lesson 04's
+// distribution.ts) stay the lesson's. No test is copied: the same tests check both.
+export const track = readTrack(process.env.EVERY_CORE_TRACK);
+
+export function lessonFile(file: string): string {
+  if (track === 'lessons' || !file.startsWith('lessons/')) return file;
+  const exercise = `exercises/${file.slice('lessons/'.length)}`;
+  return existsSync(join(root, exercise)) ? exercise : file;
+}
+
+export function readTrack(raw: string | undefined): 'lessons' | 'exercises' {
+  if (raw === undefined || raw === '' || raw === 'lessons') return 'lessons';
+  if (raw === 'exercises') return 'exercises';
+  console.error(`EVERY_CORE_TRACK must be lessons or exercises, got ${JSON.stringify(raw)}: unset it, or run npm run check`);
+  process.exit(2);
+}
+
 const running = new Set<number>();
 // Groups are detached, so a terminal's Ctrl+C does not reach them: whatever ends this process
 // (success, failure, process.exit) ends them too. A signal ends a process without 'exit': see
@@ -64,7 +85,7 @@ export function exitOnSignals(): void {
 export async function launch(file: string, options: StartOptions, onSpawn?: (lesson: Lesson) => void): Promise<Lesson> {
   const port = options.port ?? (await freePort());
   const [command, ...runtime] = options.bun ? [options.bun] : [process.execPath, ...runtimeArgs(options.loader)];
-  const child = spawn(command, [...runtime, file, ...(options.args ?? [])], {
+  const child = spawn(command, [...runtime, lessonFile(file), ...(options.args ?? [])], {
     cwd: root,
     env: childEnv({ PORT: String(port), ...options.env }),
     detached: true,
@@ -185,10 +206,11 @@ export async function pidsInGroup(pgid: number): Promise<number[]> {
   return (await liveProcesses()).filter((p) => p.pgid === pgid).map((p) => p.pid);
 }
 
-// The group's processes that run `file`. A lesson's group holds more than its own code: on a cold
-// cache tsx starts esbuild service processes in it too.
+// The group's processes that run `file` (on the exercises track, the learner's copy of it). A lesson's
+// group holds more than its own code: on a cold cache tsx starts esbuild service processes in it too.
 export async function pidsRunning(pgid: number, file: string): Promise<number[]> {
-  return (await liveProcesses()).filter((p) => p.pgid === pgid && p.args.includes(file)).map((p) => p.pid);
+  const path = lessonFile(file);
+  return (await liveProcesses()).filter((p) => p.pgid === pgid && p.args.includes(path)).map((p) => p.pid);
 }
 
 export async function alivePids(pids: number[]): Promise<number[]> {

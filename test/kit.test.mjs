@@ -62,7 +62,7 @@ describe('the kit', () => {
 
   test('local imports carry their .ts extension, so Node (through tsx or by itself) and Bun all resolve them', () => {
     const bare = [];
-    for (const file of ['lessons', 'lib', 'scripts'].flatMap(sourceFiles)) {
+    for (const file of ['lessons', 'exercises', 'lib', 'scripts'].flatMap(sourceFiles)) {
       const text = readFileSync(join(root, file), 'utf8');
       for (const [, specifier] of text.matchAll(/from '(\.\.?\/[^']*)'/g)) {
         if (!specifier.endsWith('.ts')) bare.push(`${file}: ${specifier}`);
@@ -87,9 +87,9 @@ describe('the kit', () => {
     assert.ok((count.errorCodes.ECONNREFUSED ?? 0) >= 10, JSON.stringify(count));
   });
 
-  // Every file whose opening comment says "Run it:" is a step a learner runs. The bare cluster and
-  // the seed's server are yardsticks: they stay bare, options included.
-  const runnable = ['lessons', 'scripts']
+  // Every file whose opening comment says "Run it:" is a step a learner runs, exercises included.
+  // The bare cluster and the seed's server are yardsticks: they stay bare, options included.
+  const runnable = ['lessons', 'exercises', 'scripts']
     .flatMap(sourceFiles)
     .filter((file) => /^\/\/ Run it:/m.test(readFileSync(join(root, file), 'utf8').split('\n').slice(0, 6).join('\n')))
     .filter((file) => !['scripts/bare-cluster.ts', 'scripts/seed-server.ts'].includes(file));

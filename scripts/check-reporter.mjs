@@ -1,0 +1,23 @@
+// A node:test reporter for `npm run check`: one JSON line per finished test (suites left out), with
+// the failure's message and no stack, for scripts/check.ts to read. Not for people: they get check.ts.
+// Plain JavaScript: Node loads a reporter before tsx's loader applies.
+
+export default async function* checkReporter(source) {
+  for await (const event of source) {
+    // Starts too: when a file times out, the test that never finished is the last one started.
+    if (event.type === 'test:start') yield `${JSON.stringify({ name: event.data.name, status: 'start' })}\n`;
+    if (event.type !== 'test:pass' && event.type !== 'test:fail') continue;
+    const { name, details, skip, todo } = event.data;
+    if (details?.type === 'suite') continue;
+    const status = event.type === 'test:fail' ? 'fail' : skip !== undefined || todo !== undefined ? 'skip' : 'pass';
+    const message = status === 'fail' ? messageOf(details?.error) : undefined;
+    yield `${JSON.stringify({ name, status, message })}\n`;
+  }
+}
+
+// The runner wraps what a test threw in an ERR_TEST_FAILURE whose cause is the learner-facing error.
+function messageOf(error) {
+  if (!error) return 'failed';
+  const shown = error.cause instanceof Error ? error.cause : error;
+  return shown.message || String(shown);
+}
