@@ -35,13 +35,15 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   serve(() => process.exit(0));
 }
 
-export function serve(leave: () => void): void {
+// `reusePort` (lesson 09): a listening socket of this process's own, on a port that others share.
+export function serve(leave: () => void, { reusePort = false } = {}): http.Server {
   server.once('error', failToListen);
-  server.listen(port, host, () => console.log(`[pid ${process.pid}] listening on ${urlOf(server)}`));
+  server.listen({ port, host, exclusive: reusePort, reusePort }, () => console.log(`[pid ${process.pid}] listening on ${urlOf(server)}`));
   // `on`, not `once`: tsx re-sends a Ctrl+C that its child has not acknowledged within 30 ms, and a
   // second signal with no listener left would end the process on the spot, exit 130, mid-drain.
   process.on('SIGINT', () => stop(leave));
   process.on('SIGTERM', () => stop(leave));
+  return server;
 }
 
 function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
