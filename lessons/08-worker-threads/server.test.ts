@@ -79,8 +79,12 @@ describe('lesson 08: the CPU work on worker threads, the event loop free', () =>
 
   test('a request whose client hangs up while it waits for a thread is dropped, never counted', async (t) => {
     const lesson = await start(t, server, { ready, env: { THREADS: '1', EVERY_CORE_TEST_CRASH_THREAD_ON: '7' } });
+    // Two long jobs ahead of it (one counting, one waiting): the hang-up has time to be seen even on
+    // a fast Node, where one 100,000,000 count took less than the hang-up needed to arrive.
     const counting = sendAndFlush(lesson.url + long);
     await counting.flushed;
+    const alsoWaiting = sendAndFlush(lesson.url + long);
+    await alsoWaiting.flushed;
     // n=7 would crash the thread, were it ever counted. Node's server answers `Expect: 100-continue`
     // as it takes the request in, so 'continue' says the job is in the queue: then hang up.
     const waiting = http.get(`${lesson.url}/heavy?n=7`, { agent: false, headers: { expect: '100-continue' } });
@@ -88,6 +92,7 @@ describe('lesson 08: the CPU work on worker threads, the event loop free', () =>
     await once(waiting, 'continue');
     waiting.destroy();
     assert.equal(await counting, 'The result of the CPU intensive task is 100000000\n');
+    assert.equal(await alsoWaiting, 'The result of the CPU intensive task is 100000000\n');
     assert.equal((await get(`${lesson.url}/heavy?n=42`)).status, 200, 'the next job, queued after the dropped one');
     assert.doesNotMatch(lesson.output(), /crashed/);
   });
