@@ -3,7 +3,7 @@
 // whole group. Importing this changes nothing in the importing process: no signal handler is added;
 // a script that wants Ctrl+C to end its lessons too calls exitOnSignals().
 
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
@@ -173,12 +173,33 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return env;
 }
 
+// The group, and every group that its processes started: a comparison or a test run starts its
+// lessons in groups of their own, and a SIGKILL gives it no chance to end them itself. Synchronous
+// (ps, then kill), so that it works in an 'exit' handler too.
 export function killGroup(pgid: number): void {
-  try {
-    process.kill(-pgid, 'SIGKILL');
-  } catch {
-    // ESRCH: the group is already gone
+  for (const group of groupsStartedFrom(pgid)) {
+    try {
+      process.kill(-group, 'SIGKILL');
+    } catch {
+      // ESRCH: the group is already gone
+    }
   }
+}
+
+function groupsStartedFrom(pgid: number): number[] {
+  let table: { pid: number; ppid: number; pgid: number }[] = [];
+  try {
+    const out = execFileSync('ps', ['-A', '-o', 'pid=,ppid=,pgid='], { encoding: 'utf8' });
+    table = out.trim().split('\n').map((line) => line.trim().split(/\s+/).map(Number)).map(([pid, ppid, group]) => ({ pid, ppid, pgid: group }));
+  } catch {
+    return [pgid]; // no ps: the group alone
+  }
+  const inTree = new Set(table.filter((p) => p.pgid === pgid).map((p) => p.pid));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of table) if (!inTree.has(p.pid) && inTree.has(p.ppid)) grew = Boolean(inTree.add(p.pid));
+  }
+  return [pgid, ...new Set(table.filter((p) => inTree.has(p.pid) && p.pgid !== pgid).map((p) => p.pgid))];
 }
 
 export async function freePort(): Promise<number> {
