@@ -1,6 +1,6 @@
 // Lesson 03: every core. The primary forks one worker per CPU; each worker runs lesson 01's server
-// (through worker.ts) and they all share one port. A worker that dies is replaced; workers that keep
-// dying at start are given up on. Lesson 07 imports this file and adds rolling restarts and backoff.
+// (through worker.ts) and they all share one port. A worker that dies is replaced; a slot whose
+// workers keep dying at start is given up on. Lesson 07 extends this Primary with rolling restarts.
 // Run it:  npx tsx lessons/03-cluster/primary.ts        (WORKERS=4 to choose the count)
 
 import cluster, { type Worker } from 'node:cluster';
@@ -14,190 +14,389 @@ export const defaults = {
   workerCount: os.availableParallelism(), // the CPUs this process may use (os.cpus() ignores affinity)
   maxWorkers: 256, // each worker is a whole process of ~50 MB: more than this is a typo
   workerFile: fileURLToPath(new URL('./worker.ts', import.meta.url)),
-  graceMs: 10_000, // a worker asked to stop that has not exited by then gets SIGKILL
+  graceMs: 10_000, // a worker asked to stop that has not exited by then gets SIGKILL, and the exit is 1
+  listenTimeoutMs: 10_000, // a worker not listening by then is killed: it counts as a quick exit
   minUptimeMs: 1_000, // a worker that dies before it has listened this long exited quickly...
-  maxQuickExits: 5, // ...and after this many quick exits in a row, the primary gives up
+  maxQuickExits: 5, // ...and after this many quick exits in a row, its slot is given up
+  stopSignals: ['SIGINT', 'SIGTERM', 'SIGHUP'] as NodeJS.Signals[], // SIGHUP: the terminal closed
 };
+
+export type Limits = Pick<typeof defaults, 'minUptimeMs' | 'maxQuickExits'>;
+
+export interface PrimaryOptions extends Partial<Limits> {
+  workerCount?: number;
+  workerFile?: string; // what each worker runs (lessons 09 and 11 bring their own)
+  env?: Record<string, string>; // added to each worker's environment
+  graceMs?: number;
+  listenTimeoutMs?: number;
+}
+
+// Why a worker was forked: at the start, to replace one that died, to grow the count, or (lesson 07) a roll.
+export type ForkReason = 'first' | 'respawn' | 'added' | 'roll';
+
+// A place for one worker. Quick exits are counted per slot, as pm2 counts restarts per instance: a
+// slot whose workers keep dying is given up, and the healthy slots keep serving.
+export interface Slot {
+  quickExits: number; // in a row
+  gaveUp: boolean;
+  isRemoved: boolean; // by setWorkerCount(): its worker is stopped and not replaced
+}
 
 export interface Tracked {
   worker: Worker;
+  slot: Slot;
   listeningSince?: number; // Date.now() of its 'listening'
   isStopping: boolean; // asked to stop: no longer counted, and its exit is no crash
 }
 
-export const state = {
-  workerCount: 0,
-  isReady: false,
-  isShuttingDown: false,
-  exitCode: 0,
-  quickExits: 0, // in a row
-  pendingForks: 0, // replacements waiting out their delay
-  respawnDelayMs: (_quickExits: number) => 0, // lesson 03 replaces at once; lesson 07 backs off
-  workers: new Map<number, Tracked>(), // by worker.id
-};
+export interface WorkerInfo {
+  pid: number;
+  id: number;
+  phase: 'starting' | 'listening' | 'stopping';
+  listeningSince?: number;
+}
 
-// Every line the primary prints, also as an event: lesson 11 shows them on its page.
-export const logLines = new EventEmitter<{ line: [line: string, isError: boolean] }>();
+interface Events {
+  fork: [worker: Worker, reason: ForkReason];
+  listening: [worker: Worker, address: AddressInfo];
+  exit: [worker: Worker, code: number | null, signal: string | null];
+  ready: [url: string];
+  line: [line: string, isError: boolean]; // every line the primary has to say (lesson 11 shows them)
+  stopped: [exitCode: number];
+}
 
 const usage = `Usage: npx tsx lessons/03-cluster/primary.ts
 
   It takes no options; its settings come from the environment:
   WORKERS=${defaults.workerCount}   how many workers (default: one per CPU)
-  PORT=3000    the port they share (read by lesson 01's server)`;
+  PORT=3000    the port they share (read by lesson 01's server)
+  Signals: Ctrl+C, kill <pid> or a closed terminal (SIGHUP) stops them all.`;
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  commandLine('primary', usage).parse(process.argv.slice(2), {});
-  startPrimary();
+
+// As a program: WORKERS read (a bad value exits 1 with the reason), then run until stopped. Lessons
+// 04 and 09 start theirs this way too.
+export function startPrimary(options: PrimaryOptions = {}): Primary {
+  const primary = asProgram(new Primary({ workerCount: readWorkerCount(process.env.WORKERS), ...options }));
+  primary.start();
+  return primary;
 }
 
-// Lesson 07 passes how long to wait before a replacement; lessons 09 and 11 what their workers run.
-export interface PrimaryOptions {
-  respawnDelayMs?: (quickExits: number) => number;
-  workerFile?: string;
-}
-
-export function startPrimary(options: PrimaryOptions = {}): void {
-  state.workerCount = readWorkerCount(process.env.WORKERS);
-  state.respawnDelayMs = options.respawnDelayMs ?? state.respawnDelayMs;
-  log(`${os.availableParallelism()} CPUs: forking ${workers(state.workerCount)} of lesson 01's server`);
-  cluster.setupPrimary({ exec: options.workerFile ?? defaults.workerFile });
-  cluster.on('listening', onListening);
-  cluster.on('exit', onExit);
+// What makes a Primary a program: its stop signals handled first (before any line invites one), its
+// lines on the terminal, and its exit status once it has stopped.
+export function asProgram<P extends Primary>(primary: P): P {
   // `on`, not `once`: `npx tsx` re-sends a Ctrl+C that is not acknowledged within 30 ms, and a second
   // SIGINT with no listener would end the primary at once, before its workers have drained.
-  process.on('SIGINT', () => shutdown('SIGINT', 0));
-  process.on('SIGTERM', () => shutdown('SIGTERM', 0));
-  for (let i = 0; i < state.workerCount; i++) forkWorker();
+  for (const signal of defaults.stopSignals) process.on(signal, () => void primary.stop(signal));
+  printLines(primary);
+  primary.once('stopped', (exitCode) => process.exit(exitCode));
+  return primary;
 }
 
-export function forkWorker(): Tracked {
-  const tracked: Tracked = { worker: cluster.fork(), isStopping: false };
-  state.workers.set(tracked.worker.id, tracked);
-  return tracked;
+export function printLines(primary: Primary): void {
+  primary.on('line', (line, isError) => (isError ? console.error : console.log)(`[primary ${process.pid}] ${line}`));
 }
 
-function onListening(worker: Worker, address: AddressInfo): void {
-  const tracked = state.workers.get(worker.id);
-  if (!tracked) return;
-  tracked.listeningSince = Date.now();
-  log(`worker ${worker.process.pid} listening (${listeningCount()} listening)`);
-  if (state.quickExits > 0) setTimeout(() => noteStable(tracked), defaults.minUptimeMs).unref();
-  if (state.isReady || listeningCount() < state.workerCount) return;
-  state.isReady = true;
-  log(`cluster ready: ${workers(state.workerCount)} listening on http://${address.address ?? '127.0.0.1'}:${address.port}`);
-}
+export class Primary extends EventEmitter<Events> {
+  readonly options: Required<Omit<PrimaryOptions, 'env'>> & { env: Record<string, string> };
+  #workerCount: number;
+  #slots: Slot[] = [];
+  #workers = new Map<number, Tracked>(); // by worker.id
+  #quickExitsInARow = 0; // across the cluster: gives up all at once when nothing is listening
+  #pendingForks = new Set<NodeJS.Timeout>(); // replacements waiting out their delay
+  #isReady = false;
+  #stopping?: Promise<number>;
+  #exitCode = 0;
 
-// ---- Stopping a worker gracefully, for good or (lesson 07) to replace it ----
-
-export async function stopWorker(tracked: Tracked, why: string): Promise<void> {
-  const { worker } = tracked;
-  if (tracked.isStopping || worker.isDead()) return;
-  tracked.isStopping = true;
-  log(`${why}: stopping worker ${worker.process.pid} (${listeningCount()} listening)`);
-  const exited = once(worker, 'exit');
-  const timer = setTimeout(() => forceKill(worker), defaults.graceMs).unref();
-  // SIGTERM, not worker.disconnect(): lesson 01's server then answers with Connection: close for half
-  // a second before it closes, so keep-alive clients leave between two requests. On Node,
-  // disconnect() closes the worker's idle keep-alive sockets at once, racing clients that are just
-  // sending (lesson 07 measures it). The worker still leaves through disconnect() itself (worker.ts).
-  worker.process.kill('SIGTERM');
-  await exited;
-  clearTimeout(timer);
-}
-
-function forceKill(worker: Worker): void {
-  logError(`worker ${worker.process.pid} still running ${defaults.graceMs} ms after it was asked to stop: SIGKILL`);
-  worker.process.kill('SIGKILL');
-}
-
-export function shutdown(reason: string, exitCode: number): void {
-  if (state.isShuttingDown) return;
-  state.isShuttingDown = true;
-  state.exitCode = exitCode;
-  const running = [...state.workers.values()];
-  log(`${reason}: asking ${workers(running.length)} to finish their requests and exit`);
-  if (running.length === 0) return finish();
-  for (const tracked of running) void stopWorker(tracked, reason);
-}
-
-function finish(): void {
-  log('all workers have exited');
-  process.exit(state.exitCode);
-}
-
-// ---- Exits: keep workerCount running, and give up on workers that cannot start ----
-
-function onExit(worker: Worker, code: number | null, signal: string | null): void {
-  const tracked = state.workers.get(worker.id);
-  if (!tracked) return;
-  state.workers.delete(worker.id);
-  const how = signal ? `signal ${signal}` : `exit code ${code}`;
-  if (state.isShuttingDown) {
-    log(`worker ${worker.process.pid} has exited (${how})`);
-    return state.workers.size === 0 ? finish() : undefined;
+  constructor(options: PrimaryOptions = {}) {
+    super();
+    const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
+    this.options = { ...defaults, env: {}, ...given };
+    this.#workerCount = this.options.workerCount;
   }
-  const verb = tracked.isStopping ? 'has exited' : 'died';
-  // Counted, not assumed: during lesson 07's roll a worker can die while its replacement is on the
-  // way already, and that replacement is enough.
-  const running = runningCount() + state.pendingForks;
-  if (running < state.workerCount) return replaceLater(tracked, verb, how);
-  const enough = tracked.isStopping ? '' : `: ${workers(running)} running, no replacement needed`;
-  log(`worker ${worker.process.pid} ${verb} (${how})${enough}`);
+
+  get workerCount(): number {
+    return this.#workerCount;
+  }
+
+  get isStopping(): boolean {
+    return this.#stopping !== undefined;
+  }
+
+  get isReady(): boolean {
+    return this.#isReady;
+  }
+
+  start(): void {
+    this.log(`${os.availableParallelism()} CPUs: forking ${workers(this.#workerCount)} of lesson 01's server`);
+    cluster.setupPrimary({ exec: this.options.workerFile });
+    for (let i = 0; i < this.#workerCount; i++) this.fork(this.#newSlot(), 'first');
+  }
+
+  // ---- Forking: every fork is bounded by the listen timeout ----
+
+  protected fork(slot: Slot, reason: ForkReason): Tracked {
+    const worker = cluster.fork(this.options.env);
+    const tracked: Tracked = { worker, slot, isStopping: false };
+    this.#workers.set(worker.id, tracked);
+    const timer = setTimeout(() => this.#notListening(tracked), this.options.listenTimeoutMs).unref();
+    worker.once('listening', (address: AddressInfo) => (clearTimeout(timer), this.#onListening(tracked, address)));
+    worker.once('exit', (code: number | null, signal: string | null) => (clearTimeout(timer), this.#onExit(tracked, code, signal)));
+    this.emit('fork', worker, reason);
+    return tracked;
+  }
+
+  #notListening(tracked: Tracked): void {
+    if (tracked.isStopping || tracked.worker.isDead()) return;
+    this.logError(`worker ${pidOf(tracked)} not listening ${seconds(this.options.listenTimeoutMs)} s after its fork: SIGKILL`);
+    tracked.worker.process.kill('SIGKILL');
+  }
+
+  #onListening(tracked: Tracked, address: AddressInfo): void {
+    if (!this.#workers.has(tracked.worker.id)) return;
+    tracked.listeningSince = Date.now();
+    this.log(`worker ${pidOf(tracked)} listening (${this.listeningCount()} listening)`);
+    setTimeout(() => this.#noteStable(tracked), this.options.minUptimeMs).unref();
+    this.emit('listening', tracked.worker, address);
+    if (this.#isReady || this.listeningCount() < this.#workerCount) return;
+    this.#isReady = true;
+    const url = `http://${address.address ?? '127.0.0.1'}:${address.port}`;
+    this.log(`cluster ready: ${workers(this.#workerCount)} listening on ${url}`);
+    this.emit('ready', url);
+  }
+
+  #noteStable(tracked: Tracked): void {
+    if (!this.#workers.has(tracked.worker.id) || tracked.isStopping) return;
+    const hadQuickExits = tracked.slot.quickExits > 0;
+    tracked.slot.quickExits = 0;
+    this.#quickExitsInARow = 0;
+    if (hadQuickExits) this.log(`worker ${pidOf(tracked)} has been listening for ${seconds(this.options.minUptimeMs)} s: the quick exit count starts over`);
+  }
+
+  // ---- Stopping a worker gracefully, for good or (lesson 07) to replace it ----
+
+  async stopWorker(tracked: Tracked, why: string): Promise<void> {
+    const { worker } = tracked;
+    if (tracked.isStopping || worker.isDead()) return;
+    tracked.isStopping = true;
+    this.log(`${why}: stopping worker ${pidOf(tracked)} (${this.listeningCount()} listening)`);
+    const exited = once(worker, 'exit');
+    const timer = setTimeout(() => this.#forceKill(tracked), this.options.graceMs).unref();
+    // SIGTERM, not worker.disconnect(): lesson 01's server then answers with Connection: close for half
+    // a second before it closes, so keep-alive clients leave between two requests. On Node,
+    // disconnect() closes the worker's idle keep-alive sockets at once, racing clients that are just
+    // sending (lesson 07 measures it). The worker still leaves through disconnect() itself (worker.ts).
+    worker.process.kill('SIGTERM');
+    await exited;
+    clearTimeout(timer);
+  }
+
+  #forceKill(tracked: Tracked): void {
+    // A forced end is no clean stop: a supervisor reading the exit status must be able to tell.
+    this.#exitCode = 1;
+    this.logError(`worker ${pidOf(tracked)} still running ${this.options.graceMs} ms after it was asked to stop: SIGKILL`);
+    tracked.worker.process.kill('SIGKILL');
+  }
+
+  // Stops every worker; resolves to the exit status: 0, or 1 after giving up or a forced end.
+  stop(reason = 'stop'): Promise<number> {
+    this.#stopping ??= this.#stopAll(reason);
+    return this.#stopping;
+  }
+
+  async #stopAll(reason: string): Promise<number> {
+    this.#pendingForks.forEach((timer) => clearTimeout(timer));
+    this.#pendingForks.clear();
+    const running = [...this.#workers.values()];
+    this.log(`${reason}: asking ${workers(running.length)} to finish their requests and exit`);
+    await Promise.all(running.map((tracked) => this.stopWorker(tracked, reason)));
+    await Promise.all([...this.#workers.values()].map((tracked) => once(tracked.worker, 'exit')));
+    this.log('all workers have exited');
+    this.emit('stopped', this.#exitCode);
+    return this.#exitCode;
+  }
+
+  // ---- How many: lesson 11's buttons ----
+
+  setWorkerCount(count: number): void {
+    const parsed = parseWorkerCount(String(count), { workerCount: this.#workerCount, maxWorkers: defaults.maxWorkers });
+    if ('reason' in parsed) throw new RangeError(parsed.reason);
+    if (this.isStopping) return;
+    while (this.#workerCount < count) this.#grow();
+    while (this.#workerCount > count) this.#shrink();
+  }
+
+  #grow(): void {
+    this.#workerCount++;
+    const { worker } = this.fork(this.#newSlot(), 'added');
+    this.log(`one worker more, ${this.#workerCount} from now on: forked worker ${worker.process.pid}`);
+  }
+
+  #shrink(): void {
+    this.#workerCount--;
+    // A slot given up on goes first: it serves nothing. Otherwise the newest.
+    const slot = this.#slots.find((s) => s.gaveUp && !s.isRemoved) ?? this.#slots.findLast((s) => !s.isRemoved)!;
+    slot.isRemoved = true;
+    const running = this.#trackedIn(slot);
+    if (running.length === 0) return this.log(`one worker less, ${this.#workerCount} from now on`);
+    for (const tracked of running) void this.stopWorker(tracked, `one worker less, ${this.#workerCount} from now on`);
+  }
+
+  #newSlot(): Slot {
+    const slot: Slot = { quickExits: 0, gaveUp: false, isRemoved: false };
+    this.#slots.push(slot);
+    return slot;
+  }
+
+  // ---- Exits: keep every slot filled, and give up on slots whose workers cannot start ----
+
+  #onExit(tracked: Tracked, code: number | null, signal: string | null): void {
+    this.#workers.delete(tracked.worker.id);
+    this.emit('exit', tracked.worker, code, signal);
+    const how = signal ? `signal ${signal}` : `exit code ${code}`;
+    if (this.isStopping) return this.log(`worker ${pidOf(tracked)} has exited (${how})`);
+    const verb = tracked.isStopping ? 'has exited' : 'died';
+    // Counted, not assumed: during lesson 07's roll a worker can die while its replacement in the same
+    // slot is on the way already, and that replacement is enough.
+    if (tracked.slot.isRemoved || this.#trackedIn(tracked.slot).length > 0) {
+      const enough = tracked.isStopping ? '' : ': its slot has a worker, no replacement needed';
+      return this.log(`worker ${pidOf(tracked)} ${verb} (${how})${enough}`);
+    }
+    this.#replaceLater(tracked, verb, how);
+  }
+
+  #replaceLater(tracked: Tracked, verb: string, how: string): void {
+    // Counted from 'listening', not from fork: on a busy machine a worker can take seconds to fail.
+    const listenedMs = tracked.listeningSince === undefined ? undefined : Date.now() - tracked.listeningSince;
+    const judged = judgeExit({ slot: tracked.slot.quickExits, cluster: this.#quickExitsInARow }, listenedMs, this.listeningCount(), this.options);
+    tracked.slot.quickExits = judged.slot;
+    this.#quickExitsInARow = judged.cluster;
+    const life = listenedMs === undefined ? 'before it listened' : `after ${seconds(listenedMs)} s listening`;
+    const said = `worker ${pidOf(tracked)} ${verb} (${how}) ${life} (${this.listeningCount()} listening)`;
+    if (judged.verdict === 'give up') return this.#giveUp(said, how);
+    if (judged.verdict === 'give up slot') return this.#giveUpSlot(tracked.slot, said, how);
+    const delayMs = judged.isQuick ? this.replacementDelayMs(judged.slot) : 0;
+    const when = delayMs === 0 ? 'now' : `in ${delayMs} ms`;
+    const plan = judged.isQuick ? `quick exit ${judged.slot} of ${this.options.maxQuickExits} in a row, forking a replacement ${when}` : `forking a replacement ${when}`;
+    this.log(`${said}: ${plan}`);
+    const exitedAt = Date.now();
+    const timer = setTimeout(() => {
+      this.#pendingForks.delete(timer);
+      const { worker } = this.fork(tracked.slot, 'respawn');
+      this.log(`forked worker ${worker.process.pid}, ${Date.now() - exitedAt} ms after the exit`);
+    }, delayMs);
+    this.#pendingForks.add(timer);
+  }
+
+  // Lesson 03 replaces at once; lesson 07 waits longer after each quick exit in a row.
+  protected replacementDelayMs(_quickExits: number): number {
+    return 0;
+  }
+
+  #giveUpSlot(slot: Slot, said: string, how: string): void {
+    slot.gaveUp = true;
+    const serving = this.#slots.filter((s) => !s.gaveUp && !s.isRemoved).length;
+    this.logError(
+      `${said}: ${this.options.maxQuickExits} workers in a row exited before they had listened for ${this.options.minUptimeMs} ms in this slot (last: ${how}): ` +
+        `not forking more for it; ${serving} of ${workers(this.#workerCount)} still in service. Its lines above say why.`,
+    );
+    if (serving === 0) void this.#stopWithCode('giving up', 1);
+  }
+
+  #giveUp(said: string, how: string): void {
+    this.logError(
+      `${said}: ${this.#quickExitsInARow} workers in a row exited before they had listened for ${this.options.minUptimeMs} ms (last: ${how}) ` +
+        `and none is listening: not forking more. Their own lines above say why; fix that and start again.`,
+    );
+    void this.#stopWithCode('giving up', 1);
+  }
+
+  #stopWithCode(reason: string, exitCode: number): Promise<number> {
+    this.#exitCode = Math.max(this.#exitCode, exitCode);
+    return this.stop(reason);
+  }
+
+  // ---- What others may read ----
+
+  list(): WorkerInfo[] {
+    return [...this.#workers.values()].map(({ worker, listeningSince, isStopping }) => ({
+      pid: worker.process.pid!,
+      id: worker.id,
+      phase: isStopping ? 'stopping' : listeningSince === undefined ? 'starting' : 'listening',
+      listeningSince,
+    }));
+  }
+
+  workerByPid(pid: number): Worker | undefined {
+    return [...this.#workers.values()].find(({ worker }) => worker.process.pid === pid)?.worker;
+  }
+
+  runningCount(): number {
+    return [...this.#workers.values()].filter((tracked) => !tracked.isStopping).length;
+  }
+
+  listeningCount(): number {
+    return [...this.#workers.values()].filter((tracked) => tracked.listeningSince !== undefined && !tracked.isStopping).length;
+  }
+
+  // For lesson 07's roll: the workers running now, and a fresh one in the same slot as an old one.
+  protected running(): Tracked[] {
+    return [...this.#workers.values()].filter((tracked) => !tracked.isStopping);
+  }
+
+  protected isTracked(tracked: Tracked): boolean {
+    return this.#workers.has(tracked.worker.id);
+  }
+
+  #trackedIn(slot: Slot): Tracked[] {
+    return [...this.#workers.values()].filter((tracked) => tracked.slot === slot && !tracked.isStopping);
+  }
+
+  log(line: string): void {
+    this.emit('line', line, false);
+  }
+
+  logError(line: string): void {
+    this.emit('line', line, true);
+  }
 }
 
-function replaceLater(tracked: Tracked, verb: string, how: string): void {
-  // Counted from 'listening', not from fork: on a busy machine a worker can take seconds to fail.
-  const listenedMs = tracked.listeningSince === undefined ? 0 : Date.now() - tracked.listeningSince;
-  const isQuick = listenedMs < defaults.minUptimeMs;
-  state.quickExits = isQuick ? state.quickExits + 1 : 0;
-  if (state.quickExits >= defaults.maxQuickExits) return giveUp(how);
-  const delayMs = isQuick ? state.respawnDelayMs(state.quickExits) : 0;
-  const life = tracked.listeningSince === undefined ? 'before it listened' : `after ${seconds(listenedMs)} s listening`;
-  const when = delayMs === 0 ? 'now' : `in ${delayMs} ms`;
-  const plan = isQuick ? `quick exit ${state.quickExits} of ${defaults.maxQuickExits} in a row, forking a replacement ${when}` : `forking a replacement ${when}`;
-  log(`worker ${tracked.worker.process.pid} ${verb} (${how}) ${life} (${listeningCount()} listening): ${plan}`);
-  const exitedAt = Date.now();
-  state.pendingForks++;
-  setTimeout(() => forkReplacement(exitedAt), delayMs);
+// ---- Decisions, as plain functions ----
+
+export interface Judged {
+  isQuick: boolean;
+  slot: number; // quick exits in a row in the dead worker's slot, this one counted
+  cluster: number; // and across the cluster
+  verdict: 'replace' | 'give up slot' | 'give up';
 }
 
-function forkReplacement(exitedAt: number): void {
-  state.pendingForks--;
-  if (state.isShuttingDown) return;
-  const { worker } = forkWorker();
-  log(`forked worker ${worker.process.pid}, ${Date.now() - exitedAt} ms after the exit`);
+// A worker exited unasked, having listened `listenedMs` (undefined: never). A quick exit adds one to
+// its slot's count and to the cluster's; any other exit starts both over. A slot gives up at
+// maxQuickExits; the whole cluster gives up only when nothing else is listening either (port in use,
+// a typo in the code: every slot would fail alike, so why wait for each of them to give up).
+export function judgeExit(before: { slot: number; cluster: number }, listenedMs: number | undefined, othersListening: number, limits: Limits = defaults): Judged {
+  const isQuick = listenedMs === undefined || listenedMs < limits.minUptimeMs;
+  if (!isQuick) return { isQuick, slot: 0, cluster: 0, verdict: 'replace' };
+  const slot = before.slot + 1;
+  const cluster = before.cluster + 1;
+  if (cluster >= limits.maxQuickExits && othersListening === 0) return { isQuick, slot, cluster, verdict: 'give up' };
+  return { isQuick, slot, cluster, verdict: slot >= limits.maxQuickExits ? 'give up slot' : 'replace' };
 }
 
-function noteStable(tracked: Tracked): void {
-  if (!state.workers.has(tracked.worker.id) || tracked.isStopping || state.quickExits === 0) return;
-  state.quickExits = 0;
-  log(`worker ${tracked.worker.process.pid} has been listening for ${seconds(defaults.minUptimeMs)} s: the quick exit count starts over`);
+export function parseWorkerCount(raw: string | undefined, limits = { workerCount: defaults.workerCount, maxWorkers: defaults.maxWorkers }): { workerCount: number } | { reason: string } {
+  if (raw === undefined || raw === '') return { workerCount: limits.workerCount };
+  if (/^[1-9]\d{0,8}$/.test(raw) && Number(raw) <= limits.maxWorkers) return { workerCount: Number(raw) };
+  return { reason: `WORKERS must be a whole number from 1 to ${limits.maxWorkers}, got ${JSON.stringify(raw)}: try WORKERS=${limits.workerCount}` };
 }
 
-function giveUp(how: string): void {
-  logError(
-    `${state.quickExits} workers in a row exited before they had listened for ${defaults.minUptimeMs} ms (last: ${how}): ` +
-      `not forking more. Their own lines above say why; fix that and start again.`,
-  );
-  shutdown('giving up', 1);
+// For programs: the count, or the reason on stderr and exit 1.
+export function readWorkerCount(raw: string | undefined): number {
+  const parsed = parseWorkerCount(raw);
+  if ('workerCount' in parsed) return parsed.workerCount;
+  console.error(`[primary ${process.pid}] ${parsed.reason}`);
+  process.exit(1);
 }
 
 // ---- Small helpers, lesson 07's too ----
-
-export function runningCount(): number {
-  return [...state.workers.values()].filter((tracked) => !tracked.isStopping).length;
-}
-
-export function listeningCount(): number {
-  return [...state.workers.values()].filter((tracked) => tracked.listeningSince !== undefined && !tracked.isStopping).length;
-}
-
-export function readWorkerCount(raw: string | undefined): number {
-  if (raw === undefined || raw === '') return defaults.workerCount;
-  if (/^[1-9]\d{0,8}$/.test(raw) && Number(raw) <= defaults.maxWorkers) return Number(raw);
-  logError(`WORKERS must be a whole number from 1 to ${defaults.maxWorkers}, got ${JSON.stringify(raw)}: try WORKERS=${defaults.workerCount}`);
-  process.exit(1);
-}
 
 export function workers(count: number): string {
   return `${count} worker${count === 1 ? '' : 's'}`;
@@ -207,12 +406,12 @@ export function seconds(ms: number): string {
   return (ms / 1000).toFixed(1);
 }
 
-export function log(line: string): void {
-  console.log(`[primary ${process.pid}] ${line}`);
-  logLines.emit('line', line, false);
+function pidOf(tracked: Tracked): number | undefined {
+  return tracked.worker.process.pid;
 }
 
-export function logError(line: string): void {
-  console.error(`[primary ${process.pid}] ${line}`);
-  logLines.emit('line', line, true);
+// The program, last: a class is not there before its definition has run.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  commandLine('primary', usage).parse(process.argv.slice(2), {});
+  startPrimary();
 }

@@ -5,9 +5,9 @@
 
 import cluster, { type Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { commandLine } from '../../lib/options.ts';
-import { logError, startPrimary } from '../03-cluster/primary.ts';
+import { startPrimary } from '../03-cluster/primary.ts';
 import { isBun, reusePortProblem } from './support.ts';
 
 const usage = `Usage: npx tsx lessons/09-reuseport/primary.ts        (Node 22.12+ on Linux)
@@ -16,16 +16,22 @@ const usage = `Usage: npx tsx lessons/09-reuseport/primary.ts        (Node 22.12
   WORKERS=N    how many workers (default: one per CPU)
   PORT=3000    the port every worker listens on with a socket of its own`;
 
-commandLine('primary', usage).parse(process.argv.slice(2), {});
-if (isBun) {
-  // Bun's node:cluster already gives every worker a SO_REUSEPORT socket of its own on Linux.
-  console.log(`[primary ${process.pid}] on Bun, this is what its cluster always does: running lesson 03's cluster as is`);
-} else {
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  commandLine('primary', usage).parse(process.argv.slice(2), {});
+  main();
+}
+
+function main(): void {
+  if (isBun) {
+    // Bun's node:cluster already gives every worker a SO_REUSEPORT socket of its own on Linux: on Bun,
+    // lesson 03's own worker.
+    startPrimary().log("on Bun, this is what its cluster always does: running lesson 03's cluster as is");
+    return;
+  }
   refuseWithoutReusePort();
   cluster.on('message', relayListening);
+  startPrimary({ workerFile: fileURLToPath(new URL('./worker.ts', import.meta.url)) });
 }
-// On Bun, lesson 03's own worker: its cluster gives every worker a socket of its own anyway.
-startPrimary(isBun ? {} : { workerFile: fileURLToPath(new URL('./worker.ts', import.meta.url)) });
 
 function refuseWithoutReusePort(): void {
   const problem = reusePortProblem();
@@ -35,15 +41,14 @@ function refuseWithoutReusePort(): void {
   if (port && /^0+$/.test(port)) cannotStart(`PORT=${port} would give every worker a random port of its own: pick one, e.g. PORT=3000`);
 }
 
-// worker.ts says "listening" in a message; lesson 03's machinery waits for the cluster's own
+// worker.ts says "listening" in a message; lesson 03's Primary waits for the worker's own
 // 'listening' event, which Node raises only for the sockets the primary shares out.
 function relayListening(worker: Worker, message: { event?: string; address?: AddressInfo }): void {
   if (message?.event !== 'listening' || !message.address) return;
   worker.emit('listening', message.address);
-  cluster.emit('listening', worker, message.address);
 }
 
 function cannotStart(line: string): never {
-  logError(line);
+  console.error(`[primary ${process.pid}] ${line}`);
   process.exit(1);
 }

@@ -4,15 +4,15 @@
 // in the printed URL can press them, and only from the page itself.
 // Run it:  npx tsx lessons/11-watch/primary.ts        then open the URL it prints
 
-import cluster, { type Worker } from 'node:cluster';
+import type { Worker } from 'node:cluster';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { commandLine } from '../../lib/options.ts';
-import { defaults as lesson03, forkWorker, log, logError, logLines, state, stopWorker } from '../03-cluster/primary.ts';
-import { requestRoll, rolls, startZeroDowntime } from '../07-zero-downtime/primary.ts';
+import { defaults as lesson03, readWorkerCount, type ForkReason } from '../03-cluster/primary.ts';
+import { asZeroDowntimeProgram, ZeroDowntime } from '../07-zero-downtime/primary.ts';
 
 export const defaults = {
   port: 3001,
@@ -24,13 +24,13 @@ export const defaults = {
   pushMs: 500, // how often each open page gets the table
   logLength: 200, // lines a page that opens late still sees
   maxPages: 8, // open event streams: each holds a socket and a timer's work
+  maxConnections: 32, // to the page's port, which lives in the primary: a few pages, their streams, their buttons
+  headersTimeoutMs: 10_000, // a connection that has not sent its request by then is closed
   maxBodyBytes: 1_024, // an action's body is a pid at most
 };
 
-type How = 'first' | 'respawn' | 'roll' | 'added';
-
 interface Row {
-  how: How;
+  how: ForkReason;
   forkedAt: number;
   answered: number; // as the worker last reported it
   perSecond: number;
@@ -42,8 +42,6 @@ const watch = {
   port: 0,
   secret: randomBytes(16).toString('hex'), // in the printed URL and the page; nowhere else
   rows: new Map<number, Row>(), // by worker.id
-  addedIds: new Set<number>(), // forked by the "one more" button
-  firstForks: 0,
   answered: 0, // by every worker that ever reported
   sampled: 0, // `answered` at the last sample
   history: new Array<number>(defaults.historyLength).fill(0),
@@ -65,37 +63,34 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   startWatch();
 }
 
-// The page listens first: a cluster that could not be watched is not started.
+// The page listens first: a cluster that could not be watched is not started. The signals are
+// handled before anything is printed (asZeroDowntimeProgram).
 export function startWatch(): void {
   const port = readPort(process.env.WATCH_PORT);
-  const server = http.createServer(route);
-  server.once('error', (error: NodeJS.ErrnoException) => failToListen(port, error));
+  const primary = asZeroDowntimeProgram(new ZeroDowntime({ workerCount: readWorkerCount(process.env.WORKERS), workerFile: defaults.workerFile }));
+  const server = http.createServer((req, res) => route(primary, req, res));
+  server.maxConnections = defaults.maxConnections;
+  server.headersTimeout = defaults.headersTimeoutMs;
+  server.requestTimeout = defaults.headersTimeoutMs;
+  server.once('error', (error: NodeJS.ErrnoException) => failToListen(primary, port, error));
   server.listen(port, defaults.host, () => {
     watch.port = (server.address() as AddressInfo).port;
-    logLines.on('line', remember);
-    cluster.on('fork', onFork).on('message', onReport).on('exit', (worker) => watch.rows.delete(worker.id));
+    primary.on('line', remember);
+    primary.on('fork', onFork).on('exit', (worker) => watch.rows.delete(worker.id));
     setInterval(sample, defaults.sampleMs).unref();
-    setInterval(pushState, defaults.pushMs).unref();
-    log(`watch the cluster: http://${defaults.host}:${watch.port}/?secret=${watch.secret}`);
-    startZeroDowntime({ workerFile: defaults.workerFile });
+    setInterval(() => pushState(primary), defaults.pushMs).unref();
+    primary.log(`watch the cluster: http://${defaults.host}:${watch.port}/?secret=${watch.secret}`);
+    primary.start();
+    primary.log(`kill -USR2 ${process.pid} replaces them one at a time; Ctrl+C stops them all`);
   });
 }
 
 // ---- What the page shows: a row per worker, the requests per second, the primary's log ----
 
-function onFork(worker: Worker): void {
+function onFork(worker: Worker, how: ForkReason): void {
   const now = Date.now();
-  watch.rows.set(worker.id, { how: howStarted(worker), forkedAt: now, answered: 0, perSecond: 0, rssBytes: 0, reportedAt: now });
-}
-
-function howStarted(worker: Worker): How {
-  if (watch.addedIds.delete(worker.id)) return 'added';
-  if (!state.isReady && watch.firstForks < state.workerCount) {
-    watch.firstForks++;
-    return 'first';
-  }
-  // A worker that dies during a roll is replaced while rolls.isRolling too: it shows as 'roll'.
-  return rolls.isRolling ? 'roll' : 'respawn';
+  watch.rows.set(worker.id, { how, forkedAt: now, answered: 0, perSecond: 0, rssBytes: 0, reportedAt: now });
+  worker.on('message', (message) => onReport(worker, message));
 }
 
 function onReport(worker: Worker, message: unknown): void {
@@ -116,59 +111,81 @@ function sample(): void {
   watch.samples++;
 }
 
-function snapshot() {
+function snapshot(primary: ZeroDowntime) {
   const now = Date.now();
-  const workers = [...state.workers.values()].map(({ worker, listeningSince, isStopping }) => {
-    const row = watch.rows.get(worker.id);
-    const phase = isStopping ? 'stopping' : listeningSince === undefined ? 'starting' : 'listening';
-    return { pid: worker.process.pid, phase, how: row?.how ?? 'respawn', perSecond: Math.round(row?.perSecond ?? 0), answered: row?.answered ?? 0, rssBytes: row?.rssBytes ?? 0, uptimeMs: now - (row?.forkedAt ?? now) };
+  const workers = primary.list().map(({ id, pid, phase }) => {
+    const row = watch.rows.get(id);
+    return { pid, phase, how: row?.how ?? 'respawn', perSecond: Math.round(row?.perSecond ?? 0), answered: row?.answered ?? 0, rssBytes: row?.rssBytes ?? 0, uptimeMs: now - (row?.forkedAt ?? now) };
   });
-  return { workers, workerCount: state.workerCount, isRolling: rolls.isRolling, history: watch.history, samples: watch.samples, sampleMs: defaults.sampleMs };
+  return { workers, workerCount: primary.workerCount, isRolling: primary.isRolling, history: watch.history, samples: watch.samples, sampleMs: defaults.sampleMs };
 }
 
 function remember(line: string, isError: boolean): void {
   const entry = { at: Date.now(), line, isError };
   watch.log.push(entry);
   if (watch.log.length > defaults.logLength) watch.log.shift();
-  for (const page of watch.pages) send(page, 'log', entry);
+  for (const page of watch.pages) sendEvent(page, 'log', entry);
 }
 
-function pushState(): void {
+function pushState(primary: ZeroDowntime): void {
   if (watch.pages.size === 0) return;
-  const current = snapshot();
-  for (const page of watch.pages) send(page, 'state', current);
+  const current = snapshot(primary);
+  for (const page of watch.pages) sendEvent(page, 'state', current);
 }
 
-function send(page: http.ServerResponse, event: string, data: unknown): void {
+// A page that has not taken the last event yet (its socket's buffer is full: a stalled tab, a client
+// that never reads) is dropped rather than buffered without end; a browser's EventSource reconnects.
+export function sendEvent(page: Pick<http.ServerResponse, 'writableNeedDrain' | 'write' | 'destroy'>, event: string, data: unknown): boolean {
+  if (page.writableNeedDrain) {
+    page.destroy();
+    return false;
+  }
   page.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  return true;
 }
 
 // ---- Requests: who may look, who may act ----
 
-function route(req: http.IncomingMessage, res: http.ServerResponse): void {
-  const url = new URL(req.url ?? '/', 'http://watch.invalid');
-  const refusal = refuse(req, url);
+// The request target as path and query, split on '?': nothing here can throw. A target that is no
+// path (`//[`, `*`, `http://…`) is null.
+export function splitTarget(target: string | undefined): { path: string; query: URLSearchParams } | null {
+  if (target === undefined || !target.startsWith('/') || !URL.canParse(target, 'http://watch.invalid')) return null;
+  const at = target.indexOf('?');
+  const [path, query] = at === -1 ? [target, ''] : [target.slice(0, at), target.slice(at + 1)];
+  return { path, query: new URLSearchParams(query) };
+}
+
+function route(primary: ZeroDowntime, req: http.IncomingMessage, res: http.ServerResponse): void {
+  const target = splitTarget(req.url);
+  if (!target) return reply(res, 400, `cannot parse the request target ${JSON.stringify(req.url)}: open the URL the primary printed`);
+  const refusal = refuse(req, target.query);
   if (refusal) return reply(res, 403, refusal);
-  const actions: Record<string, (body: string) => [number, string]> = { '/kill': kill, '/roll': roll, '/more': oneMore, '/less': oneLess };
-  if (url.pathname === '/' || url.pathname === '/events') {
-    if (req.method !== 'GET') return reply(res, 405, `${req.method} ${url.pathname}: use GET`, { allow: 'GET' });
-    return url.pathname === '/' ? servePage(res) : openEvents(req, res);
+  const { path } = target;
+  const actions: Record<string, (body: string) => [number, string]> = {
+    '/kill': (body) => kill(primary, body),
+    '/roll': () => roll(primary),
+    '/more': () => oneMore(primary),
+    '/less': () => oneLess(primary),
+  };
+  if (path === '/' || path === '/events') {
+    if (req.method !== 'GET') return reply(res, 405, `${req.method} ${path}: use GET`, { allow: 'GET' });
+    return path === '/' ? servePage(res) : openEvents(primary, req, res);
   }
-  const action = actions[url.pathname];
+  const action = Object.hasOwn(actions, path) ? actions[path] : undefined;
   if (!action) return reply(res, 404, `Not found: the page is /, its actions are POST ${Object.keys(actions).join(', ')}`);
-  if (req.method !== 'POST') return reply(res, 405, `${req.method} ${url.pathname}: actions are POSTs`, { allow: 'POST' });
+  if (req.method !== 'POST') return reply(res, 405, `${req.method} ${path}: actions are POSTs`, { allow: 'POST' });
   readBody(req, res, (body) => reply(res, ...action(body)));
 }
 
 // DNS rebinding: a foreign site can point its own name at 127.0.0.1, but its requests still carry
 // its name in Host. Another site open in the same browser can send a POST, but not read the secret,
 // and its Origin says where it comes from. The secret rides in a header, which no form can send.
-function refuse(req: http.IncomingMessage, url: URL): string | undefined {
+function refuse(req: http.IncomingMessage, query: URLSearchParams): string | undefined {
   const hosts = [`${defaults.host}:${watch.port}`, `localhost:${watch.port}`];
   if (!hosts.includes(req.headers.host ?? '')) return `wrong Host ${JSON.stringify(req.headers.host ?? '')}: open http://${hosts[0]}/ as printed`;
   const origin = req.headers.origin;
   if (origin !== undefined && !hosts.some((host) => origin === `http://${host}`)) return `foreign Origin ${JSON.stringify(origin)}: actions come from the page itself`;
-  const given = req.method === 'GET' ? url.searchParams.get('secret') : req.headers['x-watch-secret'];
+  const given = req.method === 'GET' ? query.get('secret') : req.headers['x-watch-secret'];
   if (typeof given !== 'string' || given === '') return 'no secret: use the URL the primary printed, with its ?secret=';
   if (!sameSecret(given)) return 'wrong secret: use the URL the primary printed at its start';
   return undefined;
@@ -192,63 +209,63 @@ function servePage(res: http.ServerResponse): void {
   res.end(html);
 }
 
-function openEvents(req: http.IncomingMessage, res: http.ServerResponse): void {
+function openEvents(primary: ZeroDowntime, req: http.IncomingMessage, res: http.ServerResponse): void {
   if (watch.pages.size >= defaults.maxPages) return reply(res, 503, `${defaults.maxPages} pages are open already: close one`);
   res.writeHead(200, { ...strict, 'content-type': 'text/event-stream' });
   watch.pages.add(res);
   req.once('close', () => watch.pages.delete(res));
-  for (const entry of watch.log) send(res, 'log', entry);
-  send(res, 'state', snapshot());
+  res.once('close', () => watch.pages.delete(res));
+  for (const entry of watch.log) sendEvent(res, 'log', entry);
+  sendEvent(res, 'state', snapshot(primary));
 }
 
+// Counted in bytes as they arrive (a character of the body can be 4 of them), decoded once complete.
 function readBody(req: http.IncomingMessage, res: http.ServerResponse, then: (body: string) => void): void {
   const tooLarge = `a body of at most ${defaults.maxBodyBytes} bytes`;
   if (Number(req.headers['content-length'] ?? 0) > defaults.maxBodyBytes) return reply(res, 413, tooLarge, { connection: 'close' });
-  let body = '';
-  req.setEncoding('utf8');
-  req.on('data', (chunk: string) => {
-    body += chunk;
-    if (body.length <= defaults.maxBodyBytes) return;
-    reply(res, 413, tooLarge, { connection: 'close' });
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  req.on('data', (chunk: Buffer) => {
+    bytes += chunk.length;
+    if (bytes <= defaults.maxBodyBytes) return void chunks.push(chunk);
+    if (!res.headersSent) reply(res, 413, tooLarge, { connection: 'close' });
     req.destroy();
   });
-  req.on('end', () => res.headersSent || then(body));
+  req.on('end', () => res.headersSent || then(Buffer.concat(chunks).toString('utf8')));
 }
 
 // ---- The buttons ----
 
-function kill(body: string): [number, string] {
+function kill(primary: ZeroDowntime, body: string): [number, string] {
   const pid = Number((parseJson(body) as { pid?: unknown } | undefined)?.pid);
-  const tracked = [...state.workers.values()].find(({ worker }) => worker.process.pid === pid);
-  if (!tracked) return [400, `no worker with pid ${pid}: send {"pid": N} with a pid from the table`];
-  log(`page: SIGKILL to worker ${pid}`);
-  tracked.worker.process.kill('SIGKILL');
+  const worker = Number.isInteger(pid) ? primary.workerByPid(pid) : undefined;
+  if (!worker) return [400, `no worker with pid ${pid}: send {"pid": N} with a pid from the table`];
+  primary.log(`page: SIGKILL to worker ${pid}`);
+  worker.process.kill('SIGKILL');
   return [200, `sent SIGKILL to worker ${pid}`];
 }
 
-function roll(): [number, string] {
-  if (state.isShuttingDown) return [503, 'shutting down'];
-  log('page: rolling restart');
-  requestRoll();
+function roll(primary: ZeroDowntime): [number, string] {
+  if (primary.isStopping) return [503, 'shutting down'];
+  primary.log('page: rolling restart');
+  primary.roll();
   return [202, 'rolling restart requested: the log shows each step'];
 }
 
-function oneMore(): [number, string] {
-  if (state.isShuttingDown) return [503, 'shutting down'];
-  if (state.workerCount >= lesson03.maxWorkers) return [400, `${lesson03.maxWorkers} workers is the most`];
-  state.workerCount++;
-  log(`page: one worker more, ${state.workerCount} from now on`);
-  watch.addedIds.add(forkWorker().worker.id);
-  return [200, `forking worker ${state.workerCount}`];
+function oneMore(primary: ZeroDowntime): [number, string] {
+  if (primary.isStopping) return [503, 'shutting down'];
+  if (primary.workerCount >= lesson03.maxWorkers) return [400, `${lesson03.maxWorkers} workers is the most`];
+  primary.log(`page: one worker more`);
+  primary.setWorkerCount(primary.workerCount + 1);
+  return [200, `forking worker ${primary.workerCount}`];
 }
 
-function oneLess(): [number, string] {
-  if (state.isShuttingDown) return [503, 'shutting down'];
-  const running = [...state.workers.values()].filter((tracked) => !tracked.isStopping);
-  if (state.workerCount <= 1 || running.length <= 1) return [400, 'one worker is the fewest'];
-  state.workerCount--;
-  void stopWorker(running[running.length - 1], `page: one worker less, ${state.workerCount} from now on`);
-  return [200, `stopping worker ${running[running.length - 1].worker.process.pid}`];
+function oneLess(primary: ZeroDowntime): [number, string] {
+  if (primary.isStopping) return [503, 'shutting down'];
+  if (primary.workerCount <= 1) return [400, 'one worker is the fewest'];
+  primary.log(`page: one worker less`);
+  primary.setWorkerCount(primary.workerCount - 1);
+  return [200, `${primary.workerCount} workers from now on`];
 }
 
 // ---- Small helpers ----
@@ -271,12 +288,12 @@ function parseJson(text: string): unknown {
 function readPort(raw: string | undefined): number {
   if (raw === undefined || raw === '') return defaults.port;
   if (/^\d{1,5}$/.test(raw) && Number(raw) <= 65_535) return Number(raw);
-  logError(`WATCH_PORT must be a whole number from 0 to 65535, got ${JSON.stringify(raw)}: try WATCH_PORT=${defaults.port}`);
+  console.error(`[primary ${process.pid}] WATCH_PORT must be a whole number from 0 to 65535, got ${JSON.stringify(raw)}: try WATCH_PORT=${defaults.port}`);
   process.exit(1);
 }
 
-function failToListen(port: number, error: NodeJS.ErrnoException): void {
+function failToListen(primary: ZeroDowntime, port: number, error: NodeJS.ErrnoException): void {
   const why = error.code === 'EADDRINUSE' ? `port ${port} is in use: pick another with WATCH_PORT=${port + 1}` : error.message;
-  logError(`cannot show the page on ${defaults.host}:${port}: ${why}`);
+  primary.logError(`cannot show the page on ${defaults.host}:${port}: ${why}`);
   process.exit(1);
 }
