@@ -16,6 +16,27 @@ export { get, startLoad, type LoadCount, type Reply } from './load.ts';
 // A test run that ends early (Ctrl+C, kill, a failure) ends every lesson it started.
 exitOnSignals();
 
+// The environment that makes a started lesson's primary send itself `signal` right as it writes a line
+// holding `text` to stdout: a signal that arrives the moment the line invites it, on every run, where
+// a test that reads the line and then signals would lose the race now and then. Node only (Bun reads
+// no --import from NODE_OPTIONS); cluster workers (NODE_UNIQUE_ID) are left alone.
+export function signalAtLine(text: string, signal: NodeJS.Signals): Record<string, string> {
+  const preload = `if (!process.env.NODE_UNIQUE_ID) {
+    const write = process.stdout.write;
+    let sent = false;
+    process.stdout.write = function (chunk, ...rest) {
+      const written = write.call(this, chunk, ...rest);
+      if (!sent && String(chunk).includes(process.env.EVERY_CORE_SIGNAL_TEXT)) {
+        sent = true;
+        process.kill(process.pid, process.env.EVERY_CORE_SIGNAL);
+      }
+      return written;
+    };
+  }`;
+  const options = `--import=data:text/javascript,${encodeURIComponent(preload)}`;
+  return { NODE_OPTIONS: [process.env.NODE_OPTIONS, options].filter(Boolean).join(' '), EVERY_CORE_SIGNAL_TEXT: text, EVERY_CORE_SIGNAL: signal };
+}
+
 // In a test: start a lesson and stop it when the test ends, pass or fail.
 export function start(t: TestContext, file: string, options: StartOptions): Promise<Lesson> {
   return launch(file, options, (lesson) => t.after(() => lesson.stop()));

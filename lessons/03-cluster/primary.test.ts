@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import cluster, { type Worker } from 'node:cluster';
+import { once } from 'node:events';
 import http from 'node:http';
 import os from 'node:os';
 import { describe, test } from 'node:test';
-import { alivePids, countByPid, get, heldPort, isBun, pidsRunning, start, waitUntil, type Lesson } from '../../lib/harness.ts';
+import { alivePids, countByPid, freePort, get, heldPort, isBun, pidsRunning, signalAtLine, start, waitUntil, type Lesson } from '../../lib/harness.ts';
+import { defaults, judgeExit, parseWorkerCount, Primary } from './primary.ts';
 
 const primary = 'lessons/03-cluster/primary.ts';
 const ready = /cluster ready: \d+ workers? listening/;
@@ -11,6 +14,82 @@ const ready = /cluster ready: \d+ workers? listening/;
 function workerPids(cluster: Lesson): Promise<number[]> {
   return pidsRunning(cluster.pid, 'lessons/03-cluster/worker.ts');
 }
+
+describe("lesson 03's decisions, as plain functions", () => {
+  test('importing the primary changes nothing: no signal handler, no fork', async () => {
+    const listeners = () => ['SIGINT', 'SIGTERM', 'SIGHUP'].map((signal) => process.listenerCount(signal));
+    const before = listeners();
+    const fresh = './primary.ts?imported-by-a-test'; // a second instance of the module, run anew
+    await import(fresh);
+    assert.deepEqual(listeners(), before);
+    assert.equal(Object.keys(cluster.workers ?? {}).length, 0);
+  });
+
+  test('WORKERS is a whole number from 1 to 256, or the default; anything else gets a reason', () => {
+    assert.deepEqual(parseWorkerCount(undefined), { workerCount: defaults.workerCount });
+    assert.deepEqual(parseWorkerCount(''), { workerCount: defaults.workerCount });
+    assert.deepEqual(parseWorkerCount('1'), { workerCount: 1 });
+    assert.deepEqual(parseWorkerCount('256'), { workerCount: 256 });
+    for (const raw of ['0', '257', 'all', '0x10', '1e3', ' 2', '2.0', '-1', '02']) {
+      const parsed = parseWorkerCount(raw);
+      assert.ok('reason' in parsed && parsed.reason.includes(`got ${JSON.stringify(raw)}`), `${raw}: ${JSON.stringify(parsed)}`);
+    }
+  });
+
+  const limits = { minUptimeMs: 1_000, maxQuickExits: 5 };
+  test('an exit after listening for minUptimeMs or longer starts both counts over', () => {
+    assert.deepEqual(judgeExit({ slot: 4, cluster: 4 }, 1_000, 0, limits), { isQuick: false, slot: 0, cluster: 0, verdict: 'replace' });
+  });
+
+  test('an exit before listening, or within minUptimeMs of it, counts in its slot and across the cluster', () => {
+    assert.deepEqual(judgeExit({ slot: 0, cluster: 2 }, undefined, 1, limits), { isQuick: true, slot: 1, cluster: 3, verdict: 'replace' });
+    assert.deepEqual(judgeExit({ slot: 3, cluster: 3 }, 999, 1, limits), { isQuick: true, slot: 4, cluster: 4, verdict: 'replace' });
+  });
+
+  test('the fifth quick exit in a row gives up its slot alone while another worker is listening', () => {
+    assert.deepEqual(judgeExit({ slot: 4, cluster: 9 }, 10, 1, limits), { isQuick: true, slot: 5, cluster: 10, verdict: 'give up slot' });
+  });
+
+  test('the fifth quick exit in a row across the cluster gives up everything when none is listening', () => {
+    assert.deepEqual(judgeExit({ slot: 2, cluster: 4 }, undefined, 0, limits), { isQuick: true, slot: 3, cluster: 5, verdict: 'give up' });
+    assert.equal(judgeExit({ slot: 2, cluster: 3 }, undefined, 0, limits).verdict, 'replace');
+  });
+});
+
+// The Primary object in this test's own process: what needs a real worker but no program around it.
+describe('lesson 03: the Primary object', { skip: isBun && "Bun: its test runner's process does not fork cluster workers the way a program does" }, () => {
+  async function primaryFor(t: import('node:test').TestContext, options: ConstructorParameters<typeof Primary>[0]) {
+    const primary = new Primary({ workerCount: 1, env: { PORT: String(await freePort()) }, ...options });
+    const lines: string[] = [];
+    primary.on('line', (line) => lines.push(line));
+    t.after(() => primary.stop());
+    return { primary, lines };
+  }
+
+  test('a worker that never listens is killed at the listen timeout, and counted as a quick exit', async (t) => {
+    const { primary, lines } = await primaryFor(t, { listenTimeoutMs: 1_000 });
+    // Stopped before it can listen: as hung as a worker can be.
+    primary.once('fork', (worker) => worker.process.kill('SIGSTOP'));
+    const exited = once(primary, 'exit') as Promise<[Worker, number | null, string | null]>;
+    primary.start();
+    const [worker, , signal] = await exited;
+    assert.equal(signal, 'SIGKILL', lines.join('\n'));
+    assert.ok(lines.includes(`worker ${worker.process.pid} not listening 1.0 s after its fork: SIGKILL`), lines.join('\n'));
+    assert.match(lines.at(-1)!, /died \(signal SIGKILL\) before it listened \(0 listening\): quick exit 1 of 5 in a row, forking a replacement now$/);
+    assert.equal(await primary.stop(), 0);
+  });
+
+  test('a worker still running after the grace period is killed, and stop() resolves 1', async (t) => {
+    const { primary, lines } = await primaryFor(t, { graceMs: 300 });
+    const stopped = once(primary, 'stopped');
+    primary.start();
+    const [worker] = (await once(primary, 'listening')) as [Worker];
+    worker.process.kill('SIGSTOP'); // it cannot answer the SIGTERM
+    assert.equal(await primary.stop('SIGTERM'), 1, lines.join('\n'));
+    assert.deepEqual(await stopped, [1]);
+    assert.ok(lines.includes(`worker ${worker.process.pid} still running 300 ms after it was asked to stop: SIGKILL`), lines.join('\n'));
+  });
+});
 
 describe('lesson 03: one worker per CPU with node:cluster', () => {
   test('worker count equals CPU count, and every worker answers requests', async (t) => {
@@ -54,6 +133,32 @@ describe('lesson 03: one worker per CPU with node:cluster', () => {
     process.kill(cluster.pid, 'SIGTERM');
     assert.deepEqual(await cluster.exited, { code: 0, signal: null }, cluster.output());
     await waitUntil(async () => (await alivePids(workers)).length === 0, `worker pids ${workers} to be gone`);
+  });
+
+  const noPreload = isBun && 'Bun: reads no --import from NODE_OPTIONS, so no signal can be sent at the moment of a line';
+  for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
+    test(`${signal} sent as the first line is printed stops every worker and exits 0`, { skip: noPreload }, async (t) => {
+      const cluster = await start(t, primary, { ready: false, env: { WORKERS: '1', ...signalAtLine('[primary', signal) } });
+      assert.deepEqual(await cluster.exited, { code: 0, signal: null }, cluster.output());
+      assert.match(cluster.output(), new RegExp(`${signal}: asking 1 worker to finish[^]*all workers have exited`));
+    });
+  }
+
+  test('a slot whose workers keep dying just after listening is given up alone: the healthy worker keeps serving', async (t) => {
+    const cluster = await start(t, primary, { ready, env: { WORKERS: '2' } });
+    const [victim, survivor] = await workerPids(cluster);
+    // Every worker but the survivor is killed as soon as the primary says it listens.
+    cluster.child.stdout!.on('data', (chunk: Buffer) => {
+      for (const [, pid] of String(chunk).matchAll(/worker (\d+) listening/g)) if (Number(pid) !== survivor) process.kill(Number(pid), 'SIGKILL');
+    });
+    const mark = cluster.output().length;
+    process.kill(victim, 'SIGKILL');
+    await cluster.waitFor(/not forking more/, mark);
+    assert.match(cluster.output().slice(mark), /5 workers in a row exited before they had listened for 1000 ms in this slot .*not forking more for it; 1 of 2 workers still in service/);
+    assert.doesNotMatch(cluster.output(), new RegExp(`stopping worker ${survivor}`), 'the healthy worker was stopped too');
+    const counts = await countByPid(cluster.url, 3);
+    assert.deepEqual([...counts.keys()], [survivor], `answers by pid: ${JSON.stringify([...counts])}`);
+    assert.equal(cluster.child.exitCode, null, 'the primary has exited');
   });
 
   test('a stopping worker still answers a keep-alive client once, with Connection: close, then exits', async (t) => {

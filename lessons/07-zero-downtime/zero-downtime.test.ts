@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';
 import { describe, test, type TestContext } from 'node:test';
-import { alivePids, heldPort, isBun, pidsRunning, sendAndFlush, start, startLoad, waitUntil, type Lesson, type LoadCount } from '../../lib/harness.ts';
+import { alivePids, heldPort, isBun, pidsRunning, sendAndFlush, signalAtLine, start, startLoad, waitUntil, type Lesson, type LoadCount } from '../../lib/harness.ts';
+import { backoffMs } from './primary.ts';
 
 const primary = 'lessons/07-zero-downtime/primary.ts';
 const ready = /cluster ready: \d+ workers? listening/;
@@ -84,7 +85,22 @@ function timedLines(cluster: Lesson, onLine: (line: string) => void = () => {}):
   return lines;
 }
 
+test('the wait before a replacement doubles with each quick exit in a row, from 100 ms to at most 15 s', () => {
+  assert.deepEqual([1, 2, 3, 4, 5].map((n) => backoffMs(n)), [100, 200, 400, 800, 1_600]);
+  assert.equal(backoffMs(8), 12_800);
+  assert.equal(backoffMs(9), 15_000);
+  assert.equal(backoffMs(1_000), 15_000);
+  assert.equal(backoffMs(0), 0);
+});
+
 describe('lesson 07: zero-downtime restarts and crash-loop backoff', () => {
+  test('SIGUSR2 sent as the line that invites it is printed rolls the workers instead of killing the primary', { skip: isBun && 'Bun: reads no --import from NODE_OPTIONS, so no signal can be sent at the moment of a line' }, async (t) => {
+    const cluster = await start(t, primary, { ready: /rolling restart (done|stopped)/, env: { WORKERS: '1', ...signalAtLine('kill -USR2', 'SIGUSR2') } });
+    assert.match(cluster.output(), /SIGUSR2: rolling restart of 1 worker[^]*rolling restart done: 1 of 1 worker replaced/);
+    process.kill(cluster.pid, 'SIGTERM');
+    assert.deepEqual(await cluster.exited, { code: 0, signal: null }, cluster.output());
+  });
+
   test('a rolling restart under load replaces every worker and fails 0 requests, three times over', { skip: isBun ? bunResetsQueued : false }, async (t) => {
     const cluster = await start(t, primary, { ready, env: { WORKERS: '2' } });
     const load = loads(t, cluster.url);
@@ -170,7 +186,8 @@ describe('lesson 07: zero-downtime restarts and crash-loop backoff', () => {
     assert.match(log, /rolling restart done: .* \(2 listening\)/, log);
   });
 
-  test('SIGTERM under load answers the requests already accepted, then every process exits', async (t) => {
+  // SIGHUP is what a closing terminal sends: it stops the cluster as SIGTERM does (lesson 03 tests SIGTERM).
+  test('SIGHUP under load answers the requests already accepted, then every process exits, the primary with 0', async (t) => {
     const cluster = await start(t, primary, { ready, env: { WORKERS: '2' } });
     const workers = await workerPids(cluster);
     const load = loads(t, cluster.url);
@@ -179,7 +196,7 @@ describe('lesson 07: zero-downtime restarts and crash-loop backoff', () => {
     await Promise.all([1, 2, 3, 4].map(() => sendAndFlush(`${cluster.url}/`, agent))); // 4 connections accepted by workers
     const inFlight = [1, 2, 3, 4].map(() => sendAndFlush(`${cluster.url}/heavy?n=30000000`, agent));
     await Promise.all(inFlight.map((request) => request.flushed));
-    process.kill(cluster.pid, 'SIGTERM');
+    process.kill(cluster.pid, 'SIGHUP');
     for (const body of await Promise.all(inFlight)) assert.equal(body, 'The result of the CPU intensive task is 30000000\n');
     assert.deepEqual(await cluster.exited, { code: 0, signal: null }, cluster.output());
     await waitUntil(async () => (await alivePids(workers)).length === 0, `worker pids ${workers} to be gone`);
@@ -210,11 +227,12 @@ describe('lesson 07: zero-downtime restarts and crash-loop backoff', () => {
   });
 
   // At boot: the port is held, so each worker fails to listen and exits 1. Just after listening:
-  // this test kills each worker as soon as it prints its listening line.
+  // this test kills each worker as soon as it prints its listening line. One worker: one slot, whose
+  // count is the cluster's.
   for (const when of ['at boot', 'just after listening']) {
     test(`workers that exit ${when} are replaced after delays that grow, as measured, then the primary gives up and exits 1`, async (t) => {
       const port = when === 'at boot' ? await heldPort(t) : undefined;
-      const cluster = await start(t, primary, { ready: false, port, env: { WORKERS: '2' } });
+      const cluster = await start(t, primary, { ready: false, port, env: { WORKERS: '1' } });
       const lines = timedLines(cluster, (line) => {
         const listening = line.match(/^\[pid (\d+)\] listening on /);
         if (when === 'just after listening' && listening) process.kill(Number(listening[1]), 'SIGKILL');

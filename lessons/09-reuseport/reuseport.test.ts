@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import cluster from 'node:cluster';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { describe, test } from 'node:test';
 import { countByPid, isBun, pidsRunning, start, type Lesson } from '../../lib/harness.ts';
@@ -37,6 +38,16 @@ async function listeningSockets(pid: number, port: number): Promise<number> {
 async function socketsByPid(pids: number[], port: number): Promise<Record<number, number>> {
   return Object.fromEntries(await Promise.all(pids.map(async (pid) => [pid, await listeningSockets(pid, port)])));
 }
+
+test('importing the primary changes nothing: no fork, no signal handler, no exit', async () => {
+  const listeners = () => ['SIGINT', 'SIGTERM', 'SIGHUP', 'message'].map((name) => process.listenerCount(name));
+  const before = listeners();
+  const fresh = './primary.ts?imported-by-a-test'; // a second instance of the module, run anew
+  await import(fresh);
+  assert.deepEqual(listeners(), before);
+  assert.equal(Object.keys(cluster.workers ?? {}).length, 0);
+  assert.equal(cluster.listenerCount('message'), 0);
+});
 
 describe('lesson 09: every worker listens on the port itself (reusePort)', { skip }, () => {
   test('every worker holds a listening socket of its own, and the primary holds none', async (t) => {

@@ -4,8 +4,10 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
-import { describe, test, type TestContext } from 'node:test';
-import { alivePids, freePort, heldPort, isBun, pidsRunning, start, startLoad, waitUntil, type Lesson } from '../../lib/harness.ts';
+import { Writable } from 'node:stream';
+import { after, before, describe, test, type TestContext } from 'node:test';
+import { alivePids, freePort, heldPort, isBun, launch, pidsRunning, start, startLoad, waitUntil, type Lesson } from '../../lib/harness.ts';
+import { defaults, sendEvent, splitTarget } from './primary.ts';
 
 const primary = 'lessons/11-watch/primary.ts';
 const ready = /cluster ready: \d+ workers? listening/;
@@ -84,26 +86,6 @@ describe('lesson 11: watch the cluster in a browser', () => {
     assert.equal(kill.status, 200, kill.body);
     await waitUntil(async () => (await alivePids([before[0]])).length === 0, `worker ${before[0]} to die`);
     await cluster.waitFor(new RegExp(`worker ${before[0]} died \\(signal SIGKILL\\)`), mark);
-  });
-
-  test('the page listens on 127.0.0.1 only, and caps its event streams', async (t) => {
-    const { port, secret } = await startWatched(t, 1);
-    const other = net.connect(port, '127.0.0.2');
-    const refused = await new Promise<string>((resolve) => other.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? '')).once('connect', () => resolve('connected')));
-    other.destroy();
-    assert.equal(refused, 'ECONNREFUSED', 'the page answered on 127.0.0.2');
-
-    const streams: http.ClientRequest[] = [];
-    t.after(() => streams.forEach((stream) => stream.destroy()));
-    const open = () =>
-      new Promise<number>((resolve, reject) => {
-        const stream = http.get({ host: '127.0.0.1', port, path: `/events?secret=${secret}`, agent: false }, (res) => resolve(res.statusCode!));
-        stream.on('error', reject);
-        streams.push(stream);
-      });
-    const statuses = [];
-    for (let i = 0; i < 9; i++) statuses.push(await open());
-    assert.deepEqual(statuses, [...new Array(8).fill(200), 503]);
   });
 
   test('a WATCH_PORT that is taken or not a port stops it with one line and exit 1, before any worker', async (t) => {
@@ -202,3 +184,104 @@ async function screenshot(page: import('playwright-core').Page, path: string): P
   await waitUntil(async () => Number(await page.getAttribute('#chart', 'data-samples')) >= 30, '30 samples on the chart', 60_000);
   await page.screenshot({ path });
 }
+
+// Raw bytes to the page's port; resolves to what came back before the server closed or answered.
+function rawRequest(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(bytes));
+    let text = '';
+    socket.setEncoding('latin1').on('data', (chunk) => {
+      text += chunk;
+      if (text.includes('\r\n\r\n')) socket.destroy(), resolve(text);
+    });
+    socket.on('close', () => resolve(text)).on('error', reject);
+    socket.setTimeout(waitMs, () => socket.destroy(new Error(`no answer in ${waitMs} ms`)));
+  });
+}
+
+test('the request target is split on ?, never thrown on: a target that is no path is null', () => {
+  assert.deepEqual(splitTarget('/events?secret=abc&x=1')?.query.get('secret'), 'abc');
+  assert.equal(splitTarget('/kill')?.path, '/kill');
+  for (const target of ['//[', 'http://[/', '*', '', undefined]) assert.equal(splitTarget(target), null, String(target));
+});
+
+test('an event stream whose socket has not drained is dropped, not buffered without end', () => {
+  let written = 0;
+  const stalled = new Writable({ highWaterMark: 64, write: () => written++ }); // never calls back: never drains
+  const page = stalled as unknown as http.ServerResponse;
+  assert.equal(sendEvent(page, 'log', { line: 'x'.repeat(100) }), true);
+  assert.equal(sendEvent(page, 'log', { line: 'and one more' }), false);
+  assert.equal(written, 1);
+  assert.equal(stalled.destroyed, true);
+});
+
+// One cluster, watched, for the tests that send the page what a stranger might: none of them changes it.
+describe('lesson 11: the page under hostile input', () => {
+  let watched: Watched;
+  let started: Lesson | undefined;
+  after(() => started?.stop());
+  before(async () => {
+    const port = await freePort();
+    const cluster = await launch(primary, { ready, env: { WORKERS: '1', WATCH_PORT: String(port) } }, (lesson) => (started = lesson));
+    const [, watchUrl, secret] = (await cluster.waitFor(/watch the cluster: (http:\/\/127\.0\.0\.1:\d+\/\?secret=([0-9a-f]+))/)) as string[];
+    watched = { cluster, watchUrl, secret, port };
+  });
+
+  test('the page listens on 127.0.0.1 only, and caps its event streams', async (t) => {
+    const { port, secret } = watched;
+    const other = net.connect(port, '127.0.0.2');
+    const refused = await new Promise<string>((resolve) => other.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? '')).once('connect', () => resolve('connected')));
+    other.destroy();
+    assert.equal(refused, 'ECONNREFUSED', 'the page answered on 127.0.0.2');
+
+    const streams: http.ClientRequest[] = [];
+    t.after(() => streams.forEach((stream) => stream.destroy()));
+    const open = () =>
+      new Promise<number>((resolve, reject) => {
+        const stream = http.get({ host: '127.0.0.1', port, path: `/events?secret=${secret}`, agent: false }, (res) => resolve(res.statusCode!));
+        stream.on('error', reject);
+        streams.push(stream);
+      });
+    const statuses = [];
+    for (let i = 0; i < 9; i++) statuses.push(await open());
+    assert.deepEqual(statuses, [...new Array(8).fill(200), 503]);
+  });
+
+  test('a request target it cannot parse gets 400, and the page keeps serving', async () => {
+    const { cluster, port, secret } = watched;
+    for (const target of ['//[', 'http://[/']) {
+      const answer = await rawRequest(port, `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+      assert.match(answer, /^HTTP\/1\.1 400 /, `GET ${target}: ${answer}\n${cluster.output()}`);
+    }
+    assert.equal((await send(port, { path: `/?secret=${secret}` })).status, 200);
+    assert.equal(cluster.child.exitCode, null, cluster.output());
+  });
+
+  test("an action's body is limited in bytes, not characters", async () => {
+    const { port, secret } = watched;
+    const own = { 'x-watch-secret': secret, origin: `http://127.0.0.1:${port}`, 'transfer-encoding': 'chunked' };
+    const body = 'é'.repeat(600); // 600 characters, 1,200 bytes
+    const reply = await send(port, { method: 'POST', path: '/kill', headers: own, body });
+    assert.equal(reply.status, 413, `a ${Buffer.byteLength(body)}-byte body: ${reply.status} ${reply.body}`);
+  });
+
+  test('connections to the page are capped: the one past the cap is closed unanswered', async (t) => {
+    const { port } = watched;
+    const held: net.Socket[] = [];
+    t.after(() => held.forEach((socket) => socket.destroy()));
+    // Each asks once (its answer proves it was taken), then starts a second request and holds it open.
+    const openOne = () =>
+      new Promise<boolean>((resolve, reject) => {
+        const socket = net.connect(port, '127.0.0.1', () => socket.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\nGET / HTTP/1.1\r\n`));
+        held.push(socket);
+        socket.once('data', () => resolve(true)).once('close', () => resolve(false));
+        socket.on('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' ? resolve(false) : reject(error)));
+      });
+    let taken = 0;
+    while (taken <= defaults.maxConnections && (await openOne())) taken++;
+    assert.ok(taken <= defaults.maxConnections, `${taken} connections taken, the cap is ${defaults.maxConnections}`);
+    assert.ok(taken >= defaults.maxConnections - defaults.maxPages, `refused after only ${taken} connections`);
+    held.forEach((socket) => socket.destroy());
+    await waitUntil(async () => (await send(port, { path: '/' }).catch(() => ({ status: 0 }))).status === 403, 'the page to answer again');
+  });
+});
