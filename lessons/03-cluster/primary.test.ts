@@ -70,9 +70,11 @@ describe('lesson 03: the Primary object', { skip: isBun && "Bun: its test runner
     const { primary, lines } = await primaryFor(t, { listenTimeoutMs: 1_000 });
     // Stopped before it can listen: as hung as a worker can be.
     primary.once('fork', (worker) => worker.process.kill('SIGSTOP'));
-    const exited = once(primary, 'exit') as Promise<[Worker, number | null, string | null]>;
+    let exit: [Worker, number | null, string | null] | undefined;
+    primary.once('exit', (...args) => (exit = args));
     primary.start();
-    const [worker, , signal] = await exited;
+    await waitUntil(() => exit !== undefined, 'the worker that never listens to be killed');
+    const [worker, , signal] = exit!;
     assert.equal(signal, 'SIGKILL', lines.join('\n'));
     assert.ok(lines.includes(`worker ${worker.process.pid} not listening 1.0 s after its fork: SIGKILL`), lines.join('\n'));
     assert.match(lines.at(-1)!, /died \(signal SIGKILL\) before it listened \(0 listening\): quick exit 1 of 5 in a row, forking a replacement now$/);
