@@ -10,14 +10,15 @@ import type { TestContext } from 'node:test';
 import { defaults, exitOnSignals, launch, type Lesson, type StartOptions } from './launch.ts';
 import { get } from './load.ts';
 
-export { alivePids, freePort, isBun, launch, lessonFile, pidsInGroup, pidsRunning, readTrack, root, track, waitUntil, type Exit, type Lesson } from './launch.ts';
+export { alivePids, freePort, isAlive, isBun, launch, lessonFile, pidsInGroup, pidsRunning, readTrack, root, track, waitUntil, type Exit, type Lesson } from './launch.ts';
 export { get, startLoad, type LoadCount, type Reply } from './load.ts';
 
-// A test run that ends early (Ctrl+C, kill, a failure) ends every lesson it started.
-exitOnSignals();
-
-// In a test: start a lesson and stop it when the test ends, pass or fail.
+// In a test: start a lesson and stop it when the test ends, pass or fail. A test run that ends
+// early (Ctrl+C, kill, a failure) ends every lesson it started: the first start() sees to that.
+let isSignalHooked = false;
 export function start(t: TestContext, file: string, options: StartOptions): Promise<Lesson> {
+  if (!isSignalHooked) exitOnSignals();
+  isSignalHooked = true;
   return launch(file, options, (lesson) => t.after(() => lesson.stop()));
 }
 
