@@ -7,7 +7,9 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import type { TestContext } from 'node:test';
-import { defaults, exitOnSignals, launch, type Lesson, type StartOptions } from './launch.ts';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { defaults, exitOnSignals, launch, lessonFile, root, type Lesson, type StartOptions } from './launch.ts';
 import { get } from './load.ts';
 
 export { alivePids, freePort, isAlive, isBun, launch, lessonFile, pidsInGroup, pidsRunning, readTrack, root, track, waitUntil, type Exit, type Lesson } from './launch.ts';
@@ -20,6 +22,12 @@ export function start(t: TestContext, file: string, options: StartOptions): Prom
   if (!isSignalHooked) exitOnSignals();
   isSignalHooked = true;
   return launch(file, options, (lesson) => t.after(() => lesson.stop()));
+}
+
+// A lesson's module, imported into the test's own process: on the exercises track, the learner's
+// copy where there is one (as start() runs it), so that in-process tests judge the learner's code too.
+export function importLesson<Module>(file: string): Promise<Module> {
+  return import(pathToFileURL(join(root, lessonFile(file))).href) as Promise<Module>;
 }
 
 // A port that something else already holds, to show a lesson meeting "port in use"; freed when
