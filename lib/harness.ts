@@ -7,14 +7,13 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import type { TestContext } from 'node:test';
-import { defaults, exitOnSignals, launch, type Lesson, type StartOptions } from './launch.ts';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { defaults, exitOnSignals, launch, lessonFile, root, type Lesson, type StartOptions } from './launch.ts';
 import { get } from './load.ts';
 
-export { alivePids, freePort, isBun, launch, lessonFile, pidsInGroup, pidsRunning, readTrack, root, track, waitUntil, type Exit, type Lesson } from './launch.ts';
+export { alivePids, freePort, isAlive, isBun, launch, lessonFile, pidsInGroup, pidsRunning, readTrack, root, track, waitUntil, type Exit, type Lesson } from './launch.ts';
 export { get, startLoad, type LoadCount, type Reply } from './load.ts';
-
-// A test run that ends early (Ctrl+C, kill, a failure) ends every lesson it started.
-exitOnSignals();
 
 // The environment that makes a started lesson's primary send itself `signal` right as it writes a line
 // holding `text` to stdout: a signal that arrives the moment the line invites it, on every run, where
@@ -37,9 +36,19 @@ export function signalAtLine(text: string, signal: NodeJS.Signals): Record<strin
   return { NODE_OPTIONS: [process.env.NODE_OPTIONS, options].filter(Boolean).join(' '), EVERY_CORE_SIGNAL_TEXT: text, EVERY_CORE_SIGNAL: signal };
 }
 
-// In a test: start a lesson and stop it when the test ends, pass or fail.
+// In a test: start a lesson and stop it when the test ends, pass or fail. A test run that ends
+// early (Ctrl+C, kill, a failure) ends every lesson it started: the first start() sees to that.
+let isSignalHooked = false;
 export function start(t: TestContext, file: string, options: StartOptions): Promise<Lesson> {
+  if (!isSignalHooked) exitOnSignals();
+  isSignalHooked = true;
   return launch(file, options, (lesson) => t.after(() => lesson.stop()));
+}
+
+// A lesson's module, imported into the test's own process: on the exercises track, the learner's
+// copy where there is one (as start() runs it), so that in-process tests judge the learner's code too.
+export function importLesson<Module>(file: string): Promise<Module> {
+  return import(pathToFileURL(join(root, lessonFile(file))).href) as Promise<Module>;
 }
 
 // A port that something else already holds, to show a lesson meeting "port in use"; freed when

@@ -1,18 +1,20 @@
 // Starting lessons as separate processes, for the tests, the comparisons and the benchmark: each in
 // its own process group on a free port, ready when its own log line says so, stopped by killing the
-// whole group. Importing this changes nothing in the importing process: no signal handler is added;
-// a script that wants Ctrl+C to end its lessons too calls exitOnSignals().
+// whole group. Importing this changes nothing in the importing process: the 'exit' hook that ends
+// what it started is added by the first launch(); a script that wants Ctrl+C to end its lessons too
+// calls exitOnSignals().
 
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { isBun } from './runtime.ts';
 
-export const isBun = 'bun' in process.versions;
+export { isBun };
 export const root = fileURLToPath(new URL('..', import.meta.url));
 
 export const defaults = {
@@ -51,10 +53,12 @@ export interface Lesson {
 // With EVERY_CORE_TRACK=exercises, a file the tests name as lessons/NN-topic/x.ts runs as
 // exercises/NN-topic/x.ts where the learner has that file; files an exercise does not hold (lesson 04's
 // distribution.ts) stay the lesson's. No test is copied: the same tests check both.
-export const track = readTrack(process.env.EVERY_CORE_TRACK);
+export function track(): 'lessons' | 'exercises' {
+  return readTrack(process.env.EVERY_CORE_TRACK);
+}
 
 export function lessonFile(file: string): string {
-  if (track === 'lessons' || !file.startsWith('lessons/')) return file;
+  if (track() === 'lessons' || !file.startsWith('lessons/')) return file;
   const exercise = `exercises/${file.slice('lessons/'.length)}`;
   return existsSync(join(root, exercise)) ? exercise : file;
 }
@@ -62,15 +66,19 @@ export function lessonFile(file: string): string {
 export function readTrack(raw: string | undefined): 'lessons' | 'exercises' {
   if (raw === undefined || raw === '' || raw === 'lessons') return 'lessons';
   if (raw === 'exercises') return 'exercises';
-  console.error(`EVERY_CORE_TRACK must be lessons or exercises, got ${JSON.stringify(raw)}: unset it, or run npm run check`);
-  process.exit(2);
+  throw new Error(`EVERY_CORE_TRACK must be lessons or exercises, got ${JSON.stringify(raw)}: unset it, or run npm run check`);
 }
 
 const running = new Set<number>();
 // Groups are detached, so a terminal's Ctrl+C does not reach them: whatever ends this process
 // (success, failure, process.exit) ends them too. A signal ends a process without 'exit': see
-// exitOnSignals().
-process.once('exit', () => running.forEach((pgid) => killGroup(pgid)));
+// exitOnSignals(). Added by the first launch, not at import.
+let isExitHooked = false;
+function endGroupsOnExit(): void {
+  if (isExitHooked) return;
+  isExitHooked = true;
+  process.once('exit', () => running.forEach((pgid) => killGroup(pgid)));
+}
 
 // For a script (or a test process) that starts lessons: Ctrl+C or kill ends it through 'exit', so
 // its lessons end with it, and its exit status says which signal it was (128 + the signal's number).
@@ -92,6 +100,7 @@ export async function launch(file: string, options: StartOptions, onSpawn?: (les
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const pid = child.pid!;
+  endGroupsOnExit();
   running.add(pid);
   const lesson = watch(child, pid, port, options.limitMs ?? defaults.waitMs);
   onSpawn?.(lesson);
@@ -245,5 +254,23 @@ export async function waitUntil(condition: () => boolean | Promise<boolean>, wha
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what} after ${limitMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, defaults.pollMs));
+  }
+}
+
+// Whether `pid` still runs code. A zombie (exited, not yet reaped by its parent) counts as gone: it
+// holds no port and runs no code. Synchronous, for 'exit' handlers and cleanup loops.
+export function isAlive(pid: number): boolean {
+  if (process.platform === 'linux') {
+    try {
+      return !/^\d+ \(.*\) Z/s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      return false; // no /proc entry: gone
+    }
+  }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'; // someone else's, but alive
   }
 }

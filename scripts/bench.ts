@@ -8,14 +8,13 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { commandLine } from '../lib/options.ts';
+import { commandLine, wholeNumber } from '../lib/options.ts';
 import { exitOnSignals, freePort, isBun, root } from '../lib/launch.ts';
 import {
   boundNote, chart, columns, defaults as compareDefaults, describePlan, failOnErrors, measureRunner, medianOf, percent, plural, progress,
   runners as lessonRunners, runtime, writeJson, type Row, type Runner,
 } from '../lessons/05-compare/compare.ts';
 import { planOptions, readPlan, workerCount, type Plan } from '../lessons/05-compare/options.ts';
-import { wholeNumber } from '../lessons/02-load-test/loadtest.ts';
 import { ecosystem, startEcosystem } from '../lessons/06-pm2/pm2-home.ts';
 import { reusePortProblem } from '../lessons/09-reuseport/support.ts';
 import { threadsRunner } from '../lessons/08-worker-threads/compare.ts';

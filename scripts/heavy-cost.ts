@@ -5,8 +5,8 @@
 
 import { readFileSync } from 'node:fs';
 import { exitOnSignals, launch, type Lesson } from '../lib/launch.ts';
-import { commandLine } from '../lib/options.ts';
-import { defaults as loadDefaults, measure, seconds, wholeNumber } from '../lessons/02-load-test/loadtest.ts';
+import { commandLine, seconds, wholeNumber } from '../lib/options.ts';
+import { defaults as loadDefaults, measure } from '../lessons/02-load-test/loadtest.ts';
 import { medianOf } from '../lessons/05-compare/compare.ts';
 
 const defaults = {

@@ -3,8 +3,8 @@
 // Run it:  npx tsx lessons/02-load-test/loadtest.ts http://127.0.0.1:3000/heavy --amount 1200 --connections 10
 
 import autocannon from 'autocannon';
-import { pathToFileURL } from 'node:url';
-import { commandLine, type Fail } from '../../lib/options.ts';
+import { commandLine, seconds, wholeNumber } from '../../lib/options.ts';
+import { isMain } from '../../lib/runtime.ts';
 
 export const defaults = {
   amount: 1200, // the seed's run: 1200 requests...
@@ -46,7 +46,7 @@ const usage = `Usage: npx tsx lessons/02-load-test/loadtest.ts <url> [--amount N
   --connections C    how many requests at a time (default ${defaults.connections})`;
 const { fail: usageError, parse } = commandLine('loadtest', usage);
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main(process.argv.slice(2));
+if (isMain(import.meta.url)) await main(process.argv.slice(2));
 
 async function main(argv: string[]): Promise<void> {
   const load = readArgs(argv);
@@ -132,7 +132,7 @@ function readArgs(argv: string[]): Load {
   if (values.amount !== undefined && values.duration !== undefined) return usageError('give --amount or --duration, not both');
   const connections = values.connections === undefined ? defaults.connections : wholeNumber('--connections', values.connections, usageError, defaults.maxConnections);
   const durationS = values.duration === undefined ? undefined : seconds('--duration', values.duration, usageError);
-  const amount = values.amount === undefined ? undefined : wholeNumber('--amount', values.amount, usageError);
+  const amount = values.amount === undefined ? undefined : wholeNumber('--amount', values.amount, usageError, defaults.maxAmount);
   if (connections > (amount ?? Infinity)) return usageError(`--connections (${connections}) cannot be more than --amount (${amount})`);
   return { url, amount, durationS, connections };
 }
@@ -141,21 +141,4 @@ function readUrl(raw: string): string {
   const url = URL.canParse(raw) ? new URL(raw) : null;
   if (url?.protocol === 'http:' || url?.protocol === 'https:') return url.href;
   return usageError(`expected an http:// URL, got ${JSON.stringify(raw)}`);
-}
-
-// The option checks every later script reuses, so that all of them word a bad value the same way.
-// `fail` prints the script's own usage and exits 2 (lib/options.ts).
-export type { Fail };
-
-export function wholeNumber(name: string, raw: string, fail: Fail, max = defaults.maxAmount): number {
-  if (/^[1-9]\d{0,9}$/.test(raw) && Number(raw) <= max) return Number(raw);
-  return fail(`${name} must be a whole number from 1 to ${max}, got ${JSON.stringify(raw)}`);
-}
-
-export function seconds(name: string, raw: string, fail: Fail, { allowZero = false } = {}): number {
-  const value = Number(raw);
-  const isInRange = (allowZero ? value >= 0 : value > 0) && value <= defaults.maxSeconds;
-  if (raw.trim() !== '' && isInRange) return value;
-  const floor = allowZero ? 'from 0' : 'above 0';
-  return fail(`${name} must be a number of seconds ${floor} (at most ${defaults.maxSeconds}), got ${JSON.stringify(raw)}`);
 }

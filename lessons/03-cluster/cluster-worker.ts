@@ -3,22 +3,27 @@
 // 03 (and pm2, lesson 06); lesson 09's worker runs it on a listening socket of its own.
 
 import cluster from 'node:cluster';
-import type http from 'node:http';
-import { serve, stop } from '../01-single-process/server.ts';
+import { exitWith, onStopSignals, Server, settingsFrom } from '../01-single-process/server.ts';
 
-export function runWorker(listen: { reusePort?: boolean } = {}): http.Server {
-  const server = serve(leave, listen);
+// Listens on PORT and HOST; stops on a stop signal or when its primary disconnects it, then leaves
+// the cluster and exits with the server's exit code (1 if the grace ran out).
+export function runWorker(listen: { reusePort?: boolean } = {}): Server {
+  const server = new Server({ ...settingsFrom(process.env, exitWith), ...listen });
+  onStopSignals(() => server.stop());
   // A worker also stops when its primary disconnects it or goes away: Node's workers would exit by
   // themselves then, Bun's do not.
-  process.once('disconnect', () => stop(leave));
+  process.once('disconnect', () => server.stop());
+  server.on('stopped', leave);
+  server.listen().catch((error: Error) => exitWith(error.message));
   return server;
 }
 
 // Leaving through disconnect() returns once the primary has stopped handing this worker
 // connections: on Node the primary holds each connection it hands over until the worker takes or
 // refuses it, and one handed to a worker that has just exited would hang until the client gives up.
-function leave(): void {
-  if (!cluster.isWorker || !process.connected) process.exit(0);
-  process.once('disconnect', () => process.exit(0));
+function leave(exitCode: number): void {
+  if (!cluster.isWorker || !process.connected) process.exit(exitCode);
+  process.once('disconnect', () => process.exit(exitCode));
   cluster.worker!.disconnect();
 }
+

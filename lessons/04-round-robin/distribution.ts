@@ -6,8 +6,7 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
-import { commandLine } from '../../lib/options.ts';
-import { wholeNumber } from '../02-load-test/loadtest.ts';
+import { commandLine, wholeNumber } from '../../lib/options.ts';
 
 export const defaults = {
   url: 'http://127.0.0.1:3000/',

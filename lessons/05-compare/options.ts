@@ -3,7 +3,8 @@
 
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { defaults as loadDefaults, seconds, wholeNumber, type Fail } from '../02-load-test/loadtest.ts';
+import { seconds, wholeNumber, type Fail } from '../../lib/options.ts';
+import { defaults as loadDefaults } from '../02-load-test/loadtest.ts';
 import { defaults as clusterDefaults } from '../03-cluster/primary.ts';
 
 export const planDefaults = {

@@ -4,9 +4,9 @@
 // Run it:  npx tsx lessons/06-pm2/compare.ts [--amount 1200] [--connections 10] [--rounds 3]
 
 import os from 'node:os';
-import { commandLine } from '../../lib/options.ts';
+import { commandLine, wholeNumber } from '../../lib/options.ts';
 import { exitOnSignals, freePort, isBun, launch } from '../../lib/launch.ts';
-import { defaults as load, measure, wholeNumber, type Figures } from '../02-load-test/loadtest.ts';
+import { defaults as load, measure, type Figures } from '../02-load-test/loadtest.ts';
 import { medianOf } from '../05-compare/compare.ts';
 import { startEcosystem } from './pm2-home.ts';
 

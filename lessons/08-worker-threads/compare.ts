@@ -11,8 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { exitOnSignals, pidsInGroup } from '../../lib/launch.ts';
 import { get } from '../../lib/load.ts';
-import { commandLine } from '../../lib/options.ts';
-import { wholeNumber } from '../02-load-test/loadtest.ts';
+import { commandLine, wholeNumber } from '../../lib/options.ts';
 import {
   columns, describePlan, failOnErrors, measureRunner, plural, progress, runners, runtime, writeJson,
   type Row, type Runner, type Server,

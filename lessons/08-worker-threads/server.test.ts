@@ -4,6 +4,7 @@ import http from 'node:http';
 import os from 'node:os';
 import { describe, test } from 'node:test';
 import { get, heldPort, sendAndFlush, start, type Lesson, type Reply } from '../../lib/harness.ts';
+import { stopTests } from '../01-single-process/stop-tests.ts';
 
 const server = 'lessons/08-worker-threads/server.ts';
 const ready = /listening on http:/;
@@ -125,6 +126,9 @@ describe('lesson 08: the CPU work on worker threads, the event loop free', () =>
     const lesson = await start(t, server, { ready });
     const longs = Array.from({ length: cpus }, () => sendAndFlush(lesson.url + long));
     await Promise.all(longs.map((request) => request.flushed));
+    // The server accepts in arrival order: once a later connection is answered, the longs are
+    // accepted too (a stop refuses what it has not accepted yet, as lesson 01's does).
+    assert.equal((await get(lesson.url)).status, 200);
     process.kill(lesson.pid, 'SIGTERM');
     for (const body of await Promise.all(longs)) assert.equal(body, 'The result of the CPU intensive task is 100000000\n');
     assert.deepEqual(await lesson.exited, { code: 0, signal: null });
@@ -149,4 +153,7 @@ describe('lesson 08: the CPU work on worker threads, the event loop free', () =>
     assert.deepEqual(await lesson.exited, { code: 1, signal: null });
     assert.match(lesson.output(), new RegExp(`cannot listen on 127.0.0.1:${port}: port ${port} is already in use`));
   });
+
+  // Lesson 01's stop, proved on this server by lesson 01's own tests.
+  stopTests(server);
 });

@@ -10,8 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { exitOnSignals, launch, pidsRunning, type Lesson } from '../../lib/launch.ts';
 import { startLoad, type LoadCount } from '../../lib/load.ts';
-import { commandLine } from '../../lib/options.ts';
-import { wholeNumber } from '../02-load-test/loadtest.ts';
+import { commandLine, wholeNumber } from '../../lib/options.ts';
 import { defaults as lesson03 } from '../03-cluster/primary.ts';
 
 export const defaults = {

@@ -6,4 +6,4 @@ import { runWorker } from '../03-cluster/cluster-worker.ts';
 
 const server = runWorker({ reusePort: true });
 // A cluster primary hears of the sockets it shares out, not of one a worker opens itself: say so.
-server.once('listening', () => process.send?.({ event: 'listening', address: server.address() }));
+server.once('listening', () => process.send?.({ event: 'listening', address: server.http.address() }));

@@ -14,8 +14,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { freePort } from '../../lib/launch.ts';
-import { commandLine } from '../../lib/options.ts';
-import { wholeNumber } from '../02-load-test/loadtest.ts';
+import { commandLine, wholeNumber } from '../../lib/options.ts';
 
 const defaults = {
   hostCount: 3,

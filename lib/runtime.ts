@@ -1,0 +1,18 @@
+// What the running runtime is and can do: the kit's one answer to "am I on Bun?", "does this Node
+// strip types itself?" and "was this file started as the program?".
+
+import { pathToFileURL } from 'node:url';
+
+export const isBun = 'bun' in process.versions;
+
+// Node 22.18+ (and 23.6+) runs a .ts file as it is: process.features.typescript says 'strip' there.
+// Bun runs TypeScript itself, always.
+export const stripsTypes = isBun || Boolean((process.features as { typescript?: unknown }).typescript);
+
+// True in the file that was started as the program (`npx tsx file.ts`, `node file.ts`, a cluster
+// worker's exec file), false where it is imported: a lesson runs from this guard, so the next
+// lesson can import it and nothing happens. (import.meta.main does the same from Node 24.2 on.)
+export function isMain(moduleUrl: string): boolean {
+  const program = process.argv[1];
+  return program !== undefined && moduleUrl === pathToFileURL(program).href;
+}
