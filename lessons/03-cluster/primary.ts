@@ -7,8 +7,9 @@ import cluster, { type Worker } from 'node:cluster';
 import { EventEmitter, once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { commandLine } from '../../lib/options.ts';
+import { fileURLToPath } from 'node:url';
+import { commandLine, parseWhole } from '../../lib/options.ts';
+import { isMain } from '../../lib/runtime.ts';
 
 export const defaults = {
   workerCount: os.availableParallelism(), // the CPUs this process may use (os.cpus() ignores affinity)
@@ -82,13 +83,17 @@ export function startPrimary(options: PrimaryOptions = {}): Primary {
 }
 
 // What makes a Primary a program: its stop signals handled first (before any line invites one), its
-// lines on the terminal, and its exit status once it has stopped.
-export function asProgram<P extends Primary>(primary: P): P {
+// lines on the terminal, and its exit status once it has stopped: the worst of its own and of what
+// runs `alongside` it in this process (lesson 11's page), stopped after it.
+export function asProgram<P extends Primary>(primary: P, alongside: { stop(): Promise<number> }[] = []): P {
   // `on`, not `once`: `npx tsx` re-sends a Ctrl+C that is not acknowledged within 30 ms, and a second
   // SIGINT with no listener would end the primary at once, before its workers have drained.
   for (const signal of defaults.stopSignals) process.on(signal, () => void primary.stop(signal));
   printLines(primary);
-  primary.once('stopped', (exitCode) => process.exit(exitCode));
+  primary.once('stopped', async (exitCode) => {
+    const others = await Promise.all(alongside.map((thing) => thing.stop()));
+    process.exit(Math.max(exitCode, ...others));
+  });
   return primary;
 }
 
@@ -384,7 +389,8 @@ export function judgeExit(before: { slot: number; cluster: number }, listenedMs:
 
 export function parseWorkerCount(raw: string | undefined, limits = { workerCount: defaults.workerCount, maxWorkers: defaults.maxWorkers }): { workerCount: number } | { reason: string } {
   if (raw === undefined || raw === '') return { workerCount: limits.workerCount };
-  if (/^[1-9]\d{0,8}$/.test(raw) && Number(raw) <= limits.maxWorkers) return { workerCount: Number(raw) };
+  const count = parseWhole(raw);
+  if (count !== undefined && count >= 1 && count <= limits.maxWorkers) return { workerCount: count };
   return { reason: `WORKERS must be a whole number from 1 to ${limits.maxWorkers}, got ${JSON.stringify(raw)}: try WORKERS=${limits.workerCount}` };
 }
 
@@ -411,7 +417,7 @@ function pidOf(tracked: Tracked): number | undefined {
 }
 
 // The program, last: a class is not there before its definition has run.
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+if (isMain(import.meta.url)) {
   commandLine('primary', usage).parse(process.argv.slice(2), {});
   startPrimary();
 }

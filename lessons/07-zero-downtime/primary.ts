@@ -4,8 +4,8 @@
 // Run it:  npx tsx lessons/07-zero-downtime/primary.ts        then, from another terminal: kill -USR2 <pid>
 
 import type { Worker } from 'node:cluster';
-import { pathToFileURL } from 'node:url';
 import { commandLine } from '../../lib/options.ts';
+import { isMain } from '../../lib/runtime.ts';
 import { asProgram, defaults as lesson03, Primary, readWorkerCount, seconds, workers, type PrimaryOptions, type Tracked } from '../03-cluster/primary.ts';
 
 export const defaults = {
@@ -31,9 +31,9 @@ export function startZeroDowntime(options: PrimaryOptions = {}): ZeroDowntime {
   return primary;
 }
 
-export function asZeroDowntimeProgram(primary: ZeroDowntime): ZeroDowntime {
+export function asZeroDowntimeProgram(primary: ZeroDowntime, alongside: Parameters<typeof asProgram>[1] = []): ZeroDowntime {
   process.on(defaults.rollSignal, () => primary.roll());
-  return asProgram(primary);
+  return asProgram(primary, alongside);
 }
 
 // The wait before the replacement of the n-th quick exit in a row: 100, 200, 400 ms... at most 15 s.
@@ -113,7 +113,7 @@ function listeningOrExit(worker: Worker): Promise<string> {
 
 // Run as a program, it starts the cluster (last: a class is not there before its definition has run);
 // lesson 11 imports it and adds a page.
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+if (isMain(import.meta.url)) {
   commandLine('primary', usage).parse(process.argv.slice(2), {});
   startZeroDowntime();
 }

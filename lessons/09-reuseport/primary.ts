@@ -5,8 +5,9 @@
 
 import cluster, { type Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { commandLine } from '../../lib/options.ts';
+import { isMain } from '../../lib/runtime.ts';
 import { startPrimary } from '../03-cluster/primary.ts';
 import { isBun, reusePortProblem } from './support.ts';
 
@@ -16,7 +17,7 @@ const usage = `Usage: npx tsx lessons/09-reuseport/primary.ts        (Node 22.12
   WORKERS=N    how many workers (default: one per CPU)
   PORT=3000    the port every worker listens on with a socket of its own`;
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+if (isMain(import.meta.url)) {
   commandLine('primary', usage).parse(process.argv.slice(2), {});
   main();
 }

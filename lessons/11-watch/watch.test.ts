@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { alivePids, freePort, heldPort, isBun, launch, pidsRunning, start, startLoad, waitUntil, type Lesson } from '../../lib/harness.ts';
-import { defaults, sendEvent, splitTarget } from './primary.ts';
+import { defaults, readTarget, sendEvent } from './primary.ts';
 
 const primary = 'lessons/11-watch/primary.ts';
 const ready = /cluster ready: \d+ workers? listening/;
@@ -90,7 +90,7 @@ describe('lesson 11: watch the cluster in a browser', () => {
 
   test('a WATCH_PORT that is taken or not a port stops it with one line and exit 1, before any worker', async (t) => {
     const taken = await heldPort(t);
-    for (const [watchPort, message] of [[String(taken), /cannot show the page on 127\.0\.0\.1:\d+: port \d+ is in use: pick another with WATCH_PORT=/], ['http', /WATCH_PORT must be a whole number from 0 to 65535, got "http"/]] as const) {
+    for (const [watchPort, message] of [[String(taken), /cannot show the page: cannot listen on 127\.0\.0\.1:\d+: port \d+ is already in use: .* WATCH_PORT=\d+/], ['http', /WATCH_PORT must be a whole number from 0 to 65535, got "http"/]] as const) {
       const lesson = await start(t, primary, { ready: false, env: { WATCH_PORT: watchPort } });
       assert.deepEqual(await lesson.exited, { code: 1, signal: null }, lesson.output());
       assert.match(lesson.output(), message);
@@ -199,10 +199,10 @@ function rawRequest(port: number, bytes: string): Promise<string> {
   });
 }
 
-test('the request target is split on ?, never thrown on: a target that is no path is null', () => {
-  assert.deepEqual(splitTarget('/events?secret=abc&x=1')?.query.get('secret'), 'abc');
-  assert.equal(splitTarget('/kill')?.path, '/kill');
-  for (const target of ['//[', 'http://[/', '*', '', undefined]) assert.equal(splitTarget(target), null, String(target));
+test('the request target is read without a throw: a target that is no path is null', () => {
+  assert.deepEqual(readTarget('/events?secret=abc&x=1')?.query.get('secret'), 'abc');
+  assert.equal(readTarget('/kill')?.path, '/kill');
+  for (const target of ['//[', 'http://[/', '*', '', undefined]) assert.equal(readTarget(target), null, String(target));
 });
 
 test('an event stream whose socket has not drained is dropped, not buffered without end', () => {
@@ -283,5 +283,17 @@ describe('lesson 11: the page under hostile input', () => {
     assert.ok(taken >= defaults.maxConnections - defaults.maxPages, `refused after only ${taken} connections`);
     held.forEach((socket) => socket.destroy());
     await waitUntil(async () => (await send(port, { path: '/' }).catch(() => ({ status: 0 }))).status === 403, 'the page to answer again');
+  });
+
+  // Last: it stops the cluster these tests share.
+  test('SIGTERM with a page open ends its event stream, stops the workers and the page, and exits 0', async () => {
+    const { cluster, port, secret } = watched;
+    const stream = await new Promise<http.IncomingMessage>((resolve, reject) => http.get({ host: '127.0.0.1', port, path: `/events?secret=${secret}`, agent: false }, resolve).on('error', reject));
+    stream.resume();
+    const ended = new Promise((resolve) => stream.once('end', resolve));
+    process.kill(cluster.pid, 'SIGTERM');
+    await ended;
+    assert.deepEqual(await cluster.exited, { code: 0, signal: null }, cluster.output());
+    assert.match(cluster.output(), /all workers have exited/);
   });
 });
