@@ -7,10 +7,11 @@
 import type { Worker } from 'node:cluster';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { commandLine } from '../../lib/options.ts';
+import type http from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { commandLine, port as readPort } from '../../lib/options.ts';
+import { isMain } from '../../lib/runtime.ts';
+import { reply as replyPlain, Server, splitTarget } from '../01-single-process/server.ts';
 import { defaults as lesson03, readWorkerCount, type ForkReason } from '../03-cluster/primary.ts';
 import { asZeroDowntimeProgram, ZeroDowntime } from '../07-zero-downtime/primary.ts';
 
@@ -58,31 +59,37 @@ const usage = `Usage: npx tsx lessons/11-watch/primary.ts
   WATCH_PORT=${defaults.port}  the page's port, on ${defaults.host} only
   Open the URL it prints: the page needs the secret in it.`;
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+if (isMain(import.meta.url)) {
   commandLine('watch', usage).parse(process.argv.slice(2), {});
   startWatch();
 }
 
-// The page listens first: a cluster that could not be watched is not started. The signals are
-// handled before anything is printed (asZeroDowntimeProgram).
+// The page listens first: a cluster that could not be watched is not started. The page is lesson 01's
+// Server with routes of its own; the signals are handled before anything is printed, and stop the
+// page too once the workers are gone (asZeroDowntimeProgram).
 export function startWatch(): void {
-  const port = readPort(process.env.WATCH_PORT);
-  const primary = asZeroDowntimeProgram(new ZeroDowntime({ workerCount: readWorkerCount(process.env.WORKERS), workerFile: defaults.workerFile }));
-  const server = http.createServer((req, res) => route(primary, req, res));
-  server.maxConnections = defaults.maxConnections;
-  server.headersTimeout = defaults.headersTimeoutMs;
-  server.requestTimeout = defaults.headersTimeoutMs;
-  server.once('error', (error: NodeJS.ErrnoException) => failToListen(primary, port, error));
-  server.listen(port, defaults.host, () => {
-    watch.port = (server.address() as AddressInfo).port;
-    primary.on('line', remember);
-    primary.on('fork', onFork).on('exit', (worker) => watch.rows.delete(worker.id));
-    setInterval(sample, defaults.sampleMs).unref();
-    setInterval(() => pushState(primary), defaults.pushMs).unref();
-    primary.log(`watch the cluster: http://${defaults.host}:${watch.port}/?secret=${watch.secret}`);
-    primary.start();
-    primary.log(`kill -USR2 ${process.pid} replaces them one at a time; Ctrl+C stops them all`);
-  });
+  const port = readPort('WATCH_PORT', process.env.WATCH_PORT, defaults.port, cannotStart);
+  const primary = new ZeroDowntime({ workerCount: readWorkerCount(process.env.WORKERS), workerFile: defaults.workerFile });
+  const page = new Server({ port, host: defaults.host, maxConnections: defaults.maxConnections, handle: (req, res) => route(primary, req, res), label: `primary ${process.pid}` });
+  page.http.headersTimeout = defaults.headersTimeoutMs;
+  page.http.requestTimeout = defaults.headersTimeoutMs;
+  // An open event stream never ends by itself: end them all, so that the page's stop is a clean one.
+  page.on('stopping', () => watch.pages.forEach((stream) => stream.end()));
+  asZeroDowntimeProgram(primary, [page]);
+  primary.on('line', remember);
+  page.listen().then(
+    (url) => {
+      watch.port = Number(new URL(url).port);
+      primary.on('fork', onFork).on('exit', (worker) => watch.rows.delete(worker.id));
+      setInterval(sample, defaults.sampleMs).unref();
+      setInterval(() => pushState(primary), defaults.pushMs).unref();
+      primary.log(`watch the cluster: ${url}/?secret=${watch.secret}`);
+      primary.start();
+      primary.log(`kill -USR2 ${process.pid} replaces them one at a time; Ctrl+C stops them all`);
+    },
+    // Lesson 01's line names PORT; here the page's port is WATCH_PORT.
+    (error: Error) => cannotStart(`cannot show the page: ${error.message.replaceAll('PORT=', 'WATCH_PORT=')}`),
+  );
 }
 
 // ---- What the page shows: a row per worker, the requests per second, the primary's log ----
@@ -146,17 +153,16 @@ export function sendEvent(page: Pick<http.ServerResponse, 'writableNeedDrain' | 
 
 // ---- Requests: who may look, who may act ----
 
-// The request target as path and query, split on '?': nothing here can throw. A target that is no
-// path (`//[`, `*`, `http://…`) is null.
-export function splitTarget(target: string | undefined): { path: string; query: URLSearchParams } | null {
-  if (target === undefined || !target.startsWith('/') || !URL.canParse(target, 'http://watch.invalid')) return null;
-  const at = target.indexOf('?');
-  const [path, query] = at === -1 ? [target, ''] : [target.slice(0, at), target.slice(at + 1)];
+// Lesson 01 splits the target on '?' (nothing there can throw); a target that is no path here (`//[`,
+// `*`, `http://…`) is refused, and the query is read with URLSearchParams, which does not throw either.
+export function readTarget(raw: string | undefined): { path: string; query: URLSearchParams } | null {
+  if (raw === undefined || !raw.startsWith('/') || !URL.canParse(raw, 'http://watch.invalid')) return null;
+  const { path, query } = splitTarget(raw);
   return { path, query: new URLSearchParams(query) };
 }
 
 function route(primary: ZeroDowntime, req: http.IncomingMessage, res: http.ServerResponse): void {
-  const target = splitTarget(req.url);
+  const target = readTarget(req.url);
   if (!target) return reply(res, 400, `cannot parse the request target ${JSON.stringify(req.url)}: open the URL the primary printed`);
   const refusal = refuse(req, target.query);
   if (refusal) return reply(res, 403, refusal);
@@ -273,8 +279,7 @@ function oneLess(primary: ZeroDowntime): [number, string] {
 const strict = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' };
 
 function reply(res: http.ServerResponse, status: number, line: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { ...strict, ...headers, 'content-type': 'text/plain; charset=utf-8' });
-  res.end(`${line}\n`);
+  replyPlain(res, status, line, { ...strict, ...headers });
 }
 
 function parseJson(text: string): unknown {
@@ -285,15 +290,7 @@ function parseJson(text: string): unknown {
   }
 }
 
-function readPort(raw: string | undefined): number {
-  if (raw === undefined || raw === '') return defaults.port;
-  if (/^\d{1,5}$/.test(raw) && Number(raw) <= 65_535) return Number(raw);
-  console.error(`[primary ${process.pid}] WATCH_PORT must be a whole number from 0 to 65535, got ${JSON.stringify(raw)}: try WATCH_PORT=${defaults.port}`);
-  process.exit(1);
-}
-
-function failToListen(primary: ZeroDowntime, port: number, error: NodeJS.ErrnoException): void {
-  const why = error.code === 'EADDRINUSE' ? `port ${port} is in use: pick another with WATCH_PORT=${port + 1}` : error.message;
-  primary.logError(`cannot show the page on ${defaults.host}:${port}: ${why}`);
+function cannotStart(line: string): never {
+  console.error(`[primary ${process.pid}] ${line}`);
   process.exit(1);
 }
