@@ -260,7 +260,8 @@ function showStep(lesson: string, number: number, why: string, checks: number[],
   const source = readFileSync(join(root, file), 'utf8');
   const comment = commentOf(source, number);
   const marker = reached.find((m) => m.number === number) ?? unwritten.find((m) => m.number === number);
-  const where = `${file}:${comment?.line ?? markersIn(file, source).find((m) => m.number === number)?.line ?? 1}`;
+  const line = comment?.line ?? markersIn(file, source).find((m) => m.number === number)?.line;
+  const where = line === undefined ? file : `${file}:${line}`;
   const title = step?.title ? `: ${step.title}` : '';
   const others = checks.filter((n) => n !== number);
   console.log(`  Next TODO: ${bold(`TODO ${number}${title}`)}, at ${where}`);
