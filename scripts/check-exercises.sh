@@ -46,7 +46,12 @@ unsolve() { cp "skeletons/$1"/*.ts "exercises/$1/"; }
 failed=0
 # Every exercise solved first, the ones not checked too: exercise 02 loads your exercise 01 server.
 for lesson in $all; do solve "$lesson"; done
-npm run --silent typecheck
+# The solved exercises typecheck: the skeleton's given code fits the lesson's lines put into it.
+if ! npm run --silent typecheck >typecheck.log 2>&1; then
+  echo "FAIL: with every step solved from the lessons, the exercises do not typecheck: their given code differs from the lesson's:" >&2
+  cat typecheck.log >&2
+  failed=1
+fi
 for lesson in $lessons; do
   unsolve "$lesson"
   set +e
