@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { commentOf, hintLevel, markersIn, nextStep, parseHints, todoLines } from './steps.ts';
 
 const hints = `# Exercise 09: hints
@@ -95,4 +98,22 @@ describe('the steps of an exercise, for npm run check', () => {
   test('one hint by default, two with --hint, the recipe with --hint twice or --solution', () => {
     assert.deepEqual([hintLevel(0, false), hintLevel(1, false), hintLevel(2, false), hintLevel(5, false), hintLevel(0, true)], [1, 2, 3, 3, 3]);
   });
+});
+
+describe("each exercise's hints.md", () => {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const exercises = readdirSync(join(root, 'exercises')).filter((name) => /^\d\d-/.test(name));
+  for (const exercise of exercises) {
+    test(`${exercise}: a step for every todo() marker, and every test it names is one of lesson ${exercise.slice(0, 2)}'s`, () => {
+      const steps = parseHints(readFileSync(join(root, 'exercises', exercise, 'hints.md'), 'utf8'));
+      const tests = readdirSync(join(root, 'lessons', exercise)).filter((f) => f.endsWith('.test.ts')).map((f) => readFileSync(join(root, 'lessons', exercise, f), 'utf8')).join('\n');
+      for (const step of steps) {
+        assert.ok(step.hints.length === 3, `TODO ${step.number}: a hint, more, and a recipe`);
+        for (const part of step.tests) assert.ok(tests.includes(part), `TODO ${step.number} names a test that lesson ${exercise} does not have: "${part}"`);
+      }
+      const files = readdirSync(join(root, 'exercises', exercise)).filter((f) => f.endsWith('.ts'));
+      const markers = files.flatMap((f) => markersIn(f, readFileSync(join(root, 'exercises', exercise, f), 'utf8')));
+      for (const marker of markers) assert.ok(steps.some((step) => step.number === marker.number && step.file === marker.file), `${marker.file}:${marker.line}: TODO ${marker.number} has no section "## TODO ${marker.number}: ... (${marker.file})" in hints.md`);
+    });
+  }
 });
