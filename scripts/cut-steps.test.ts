@@ -12,12 +12,13 @@ const diff = `diff --git a/lesson.ts b/skeleton.ts
 -// Lesson
 +// Exercise
 +import { todo } from "../todo.ts";
-@@ -3,2 +4,2 @@ function a() {
+@@ -3,3 +4,2 @@ function a() {
 -  let n = 0;
 -  while (n < 9) n++;
+-  return n;
 +  // TODO 1: count.
 +  todo('f', 'a (TODO 1)');
-@@ -7 +8 @@ function b() {
+@@ -8 +8 @@ function b() {
 -  x = 1;
 +  // TODO 2: set it.
 `;
@@ -26,13 +27,13 @@ describe('cutting one step out of an exercise, for the TODO matrix', () => {
   test('each piece knows its steps: the markers in it and the TODO comments; the header is no step', () => {
     const pieces = piecesOf(diff, 'exercises/09-x/a.ts');
     assert.deepEqual(pieces.map((p) => [p.at, p.markers, p.steps]), [[0, [], []], [3, [1], [1]], [7, [], [2]]]);
-    assert.deepEqual(pieces[1].lesson, ['  let n = 0;', '  while (n < 9) n++;']);
+    assert.deepEqual(pieces[1].lesson, ['  let n = 0;', '  while (n < 9) n++;', '  return n;']);
   });
 
   test('solved, every step holds the lesson lines and the given differences stay the skeleton\'s; one step can be left out', () => {
     const pieces = piecesOf(diff, 'exercises/09-x/a.ts');
     const all = solve(skeleton, pieces);
-    assert.equal(all, ['// Exercise', 'import { todo } from "../todo.ts";', 'function a() {', '  let n = 0;', '  while (n < 9) n++;', '}', 'function b() {', '  x = 1;', '}'].join('\n'));
+    assert.equal(all, ['// Exercise', 'import { todo } from "../todo.ts";', 'function a() {', '  let n = 0;', '  while (n < 9) n++;', '  return n;', '}', 'function b() {', '  x = 1;', '}'].join('\n'));
     const butOne = solve(skeleton, pieces, 1);
     assert.match(butOne, /todo\('f', 'a \(TODO 1\)'\);/);
     assert.match(butOne, /  x = 1;/);
