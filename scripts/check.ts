@@ -267,7 +267,7 @@ function showStep(lesson: string, number: number, why: string, checks: number[],
   console.log(`  Next TODO: ${bold(`TODO ${number}${title}`)}, at ${where}`);
   if (why === 'reached' && marker) console.log(`    Your code reached it:  ${marker.text}`);
   if (why === 'unwritten' && marker) console.log(`    Still unwritten:  ${marker.text}`);
-  if (why === 'written') console.log(`    It is written, but not as this test wants it${others.length > 0 ? ` (the test also needs TODO ${others.join(', TODO ')})` : ''}.`);
+  if (why === 'written') console.log(`    It is written, but not as this test wants it${others.length > 0 ? ` (the test also checks TODO ${others.join(', TODO ')}, written too)` : ''}.`);
   if (comment) console.log(indent(comment.text.replace(/^TODO \d+:\s*/, ''), '    '));
   const hints = step?.hints ?? [];
   hints.slice(0, options.level).forEach((hint, i) => {

@@ -77,10 +77,10 @@ describe('the steps of an exercise, for npm run check', () => {
     assert.equal(nextStep({ name: 'answers / fast', message }, steps, [1, 3], [])?.number, 3);
   });
 
-  test('else the lowest unwritten step the test checks, not a finished step whose comment stayed', () => {
+  test('else the lowest unwritten step the test checks, not a finished step whose comment stayed; all written: the last', () => {
     const steps = parseHints(hints);
     assert.deepEqual(nextStep({ name: 'SIGTERM ends it' }, steps, [1, 3], []), { number: 3, why: 'unwritten', checks: [2, 3] });
-    assert.deepEqual(nextStep({ name: 'SIGTERM ends it' }, steps, [], []), { number: 2, why: 'written', checks: [2, 3] });
+    assert.deepEqual(nextStep({ name: 'SIGTERM ends it' }, steps, [], []), { number: 3, why: 'written', checks: [2, 3] });
   });
 
   test('a test the hints do not name points at the step reached, else the lowest unwritten, else none', () => {

@@ -65,8 +65,9 @@ export function todoLines(text: string): Marker[] {
 }
 
 // The step a failing test needs: one whose todo() it reached; else, of the steps the hints file says
-// it checks, the first still unwritten, or the first of them (written, but not as the test wants);
-// a test the hints file does not name: the first step reached, else the first unwritten.
+// it checks, the first still unwritten, or with all of them written the last (steps are written in
+// order: the latest is the likeliest to be off); a test the hints file does not name: the first step
+// reached, else the first unwritten.
 export function nextStep(test: { name: string; message?: string }, steps: Step[], unwritten: number[], reached: number[]): Next | undefined {
   const lowest = (numbers: number[]) => (numbers.length > 0 ? Math.min(...numbers) : undefined);
   const checks = steps.filter((step) => step.tests.some((part) => test.name.includes(part))).map((step) => step.number);
@@ -77,7 +78,7 @@ export function nextStep(test: { name: string; message?: string }, steps: Step[]
     if (hit !== undefined) return { number: hit, why: 'reached', checks };
     const open = lowest(checks.filter((n) => unwritten.includes(n)));
     if (open !== undefined) return { number: open, why: 'unwritten', checks };
-    return { number: checks[0], why: 'written', checks };
+    return { number: Math.max(...checks), why: 'written', checks };
   }
   const hit = lowest(reached);
   if (hit !== undefined) return { number: hit, why: 'reached', checks };
