@@ -1,20 +1,33 @@
 #!/usr/bin/env bash
-# CI proof that `npm run check` means something, both ways:
+# CI proof that `npm run check` means something, step by step:
 #  1. every exercise, untouched, fails its lesson's tests (npm run check -- NN exits 1), even when
 #     every other exercise is solved: no skeleton passes by accident;
-#  2. with the lessons' files copied over the exercises, npm run check passes (exit 0).
+#  2. the TODO matrix: for every step of every exercise, the exercise with every other step solved
+#     and that one left as the skeleton has it fails, with that step's own todo() line in the output
+#     and "Next TODO: TODO n" (scripts/cut-steps.ts cuts the steps out of the lesson's files);
+#  3. with every step solved, npm run check passes (exit 0).
 # It works in a temporary copy of the project (node_modules linked, not copied); the checkout is
-# never touched. Usage: bash scripts/check-exercises.sh [--bun]   (--bun: the checker runs on Bun)
+# never touched. Usage: bash scripts/check-exercises.sh [--bun] [NN ...]   (--bun: the checker runs on Bun)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd -P)
 
 check=(node --import tsx scripts/check.ts)
-case "${1:-}" in
-  '') ;;
-  --bun) check=(npx --yes "bun@$(node -p 'require("./package.json").config.bun')" scripts/check.ts) ;;
-  *) echo "check-exercises: unknown option $1; usage: bash scripts/check-exercises.sh [--bun]" >&2; exit 2 ;;
-esac
+cut=(node --import tsx scripts/cut-steps.ts)
+if [ "${1:-}" = --bun ]; then
+  check=(npx --yes "bun@$(node -p 'require("./package.json").config.bun')" scripts/check.ts)
+  shift
+fi
+for arg in "$@"; do
+  [[ "$arg" =~ ^[0-9][0-9]$ ]] || { echo "check-exercises: unknown argument $arg; usage: bash scripts/check-exercises.sh [--bun] [NN ...]" >&2; exit 2; }
+done
+
+# Steps that the lessons' tests cannot catch yet, each with why: the matrix still runs them and says
+# so, and fails if one starts to be caught (then delete it here).
+declare -A known_gaps=(
+  [01:2]="the count and the routes are one piece of code in the skeleton: TODO 2 has no todo() of its own"
+  [01:5]="a lone server exits 0 by itself once the listener is closed and no connection is open, before closeServer() runs: no test reads a worker's exit code after a stop"
+)
 
 copy=$(mktemp -d "${TMPDIR:-/tmp}/every-core-exercises.XXXXXX")
 trap 'rm -rf "$copy"' EXIT
@@ -24,13 +37,21 @@ cp -r "$copy/exercises" "$copy/skeletons"
 cd "$copy"
 copy=$(pwd -P)
 
-lessons=$(cd exercises && ls -d [0-9][0-9]-*/ | tr -d /)
-solve() { for file in "exercises/$1"/*.ts; do cp "lessons/$1/$(basename "$file")" "$file"; done; }
+all=$(cd exercises && ls -d [0-9][0-9]-*/ | tr -d /)
+lessons=$all
+if [ $# -gt 0 ]; then lessons=$(for n in "$@"; do echo "$all" | grep "^$n-" || { echo "check-exercises: no exercise $n" >&2; exit 2; }; done); fi
+solve() { "${cut[@]}" write "${1:0:2}" ${2:+"$2"}; }
 unsolve() { cp "skeletons/$1"/*.ts "exercises/$1/"; }
 
 failed=0
-for lesson in $lessons; do solve "$lesson"; done
-npm run --silent typecheck
+# Every exercise solved first, the ones not checked too: exercise 02 loads your exercise 01 server.
+for lesson in $all; do solve "$lesson"; done
+# The solved exercises typecheck: the skeleton's given code fits the lesson's lines put into it.
+if ! npm run --silent typecheck >typecheck.log 2>&1; then
+  echo "FAIL: with every step solved from the lessons, the exercises do not typecheck: their given code differs from the lesson's:" >&2
+  cat typecheck.log >&2
+  failed=1
+fi
 for lesson in $lessons; do
   unsolve "$lesson"
   set +e
@@ -47,9 +68,37 @@ for lesson in $lessons; do
   solve "$lesson"
 done
 
-echo "with the lessons' files copied over every exercise:"
-if ! "${check[@]}"; then
-  echo "FAIL: npm run check does not pass on the lessons' own files" >&2
+echo "the TODO matrix: each step left unwritten alone"
+for lesson in $lessons; do
+  while IFS=$'\t' read -r step where problem; do
+    gap=${known_gaps[${lesson:0:2}:$step]:-}
+    solve "$lesson" "$step"
+    set +e
+    "${check[@]}" "${lesson:0:2}" >check.log 2>&1
+    code=$?
+    set -e
+    solve "$lesson"
+    line=$(grep -m1 -o "TODO in exercises/$lesson/[^ ]*: .*(TODO $step)" check.log || true)
+    if [ "$code" -eq 1 ] && [ -n "$line" ] && grep -q "Next TODO: TODO $step\b" check.log; then
+      if [ -n "$gap" ]; then
+        echo "FAIL: $lesson TODO $step is caught now: delete it from known_gaps in scripts/check-exercises.sh" >&2
+        failed=1
+      else
+        echo "ok: $lesson TODO $step ($where) unwritten: check exits 1, names it and shows $line"
+      fi
+    elif [ -n "$gap" ]; then
+      echo "known gap: $lesson TODO $step ($where): $gap (check exited $code)"
+    else
+      echo "FAIL: $lesson TODO $step ($where) unwritten alone: check exited $code${problem:+ ($problem)}; expected 1, \"Next TODO: TODO $step\" and its todo() line:" >&2
+      cat check.log >&2
+      failed=1
+    fi
+  done < <("${cut[@]}" list "${lesson:0:2}")
+done
+
+echo "with every step solved:"
+if ! "${check[@]}" $(for lesson in $lessons; do echo "${lesson:0:2}"; done); then
+  echo "FAIL: npm run check does not pass with every step solved from the lessons' files" >&2
   failed=1
 fi
 

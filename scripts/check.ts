@@ -1,21 +1,23 @@
 // npm run check: the lessons' own tests, run against your code in exercises/, lesson by lesson. It
-// stops at the first lesson that fails and says what to do next: the test, its message, a hint from
-// the lesson's README, the TODO still in your file. Exit 0 only when every exercise passes.
-// Run it:  npm run check            one lesson:  npm run check -- 03
+// stops at the first lesson that fails and says what to do next: the test, its message, the TODO that
+// test needs, and a first hint (more with --hint). Exit 0 only when every exercise passes.
+// Run it:  npm run check    one lesson:  npm run check -- 03    re-run on each save:  npm run check -- --watch
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch, type FSWatcher } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { commandLine } from '../lib/options.ts';
+import { commentOf, hintLevel, markersIn, nextStep, parseHints, todoLines, type Marker, type Step } from './steps.ts';
 
 const defaults = {
   barWidth: 24,
   messageLines: 6, // of the failing test's message; lines naming a TODO are shown even beyond these
   reporter: './scripts/check-reporter.mjs', // node:test reporter that prints one JSON line per test
   testTimeoutMs: 600_000, // per test file on Node 20 (per test on Bun): a half-written exercise may never exit
+  debounceMs: 300, // --watch: an editor's save is often several writes; run once they have settled
 };
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -35,32 +37,54 @@ interface Result {
   message?: string;
 }
 
-const exercises = readdirSync(join(root, 'exercises')).filter((name) => /^\d\d-/.test(name)).sort();
-const chosen = readArgs(process.argv.slice(2));
-console.log(bold("every-core check: your exercises/, tested by the lessons' own tests") + dim(` (${runtime()})\n`));
-let done = 0;
-for (const lesson of chosen) {
-  const results = await runTests(lesson);
-  const failed = results.filter((r) => r.status === 'fail');
-  console.log(`${failed.length === 0 && results.length > 0 ? green('✔') : red('✖')} ${lesson.padEnd(20)} ${tally(results)}`);
-  if (failed.length > 0 || results.length === 0) {
-    report(lesson, results);
-    process.exit(1);
-  }
-  done++;
+interface Run {
+  results: Result[];
+  reached: Marker[]; // the unwritten steps that a process reached while the tests ran (todo() lines)
 }
-console.log(`\n${bar(done, chosen.length)}`);
-console.log(green(chosen.length === exercises.length ? 'Every exercise passes its lesson\'s tests. Well done.' : 'Passed. Every lesson in order: npm run check'));
 
-function readArgs(args: string[]): string[] {
-  const usage = `Usage: npm run check [-- NN ...]\n\n  ${lessonList()}`;
+const exercises = readdirSync(join(root, 'exercises')).filter((name) => /^\d\d-/.test(name)).sort();
+const options = readArgs(process.argv.slice(2));
+let running: ChildProcess | undefined;
+
+console.log(bold("every-core check: your exercises/, tested by the lessons' own tests") + dim(` (${runtime()})\n`));
+if (options.watch) await watchMode(options.lessons);
+else process.exit((await checkFrom(options.lessons, 0)) === undefined ? 0 : 1);
+
+// Checks the lessons in order from `from`; returns the index of the first that fails, if any.
+async function checkFrom(lessons: string[], from: number): Promise<number | undefined> {
+  for (let i = from; i < lessons.length; i++) {
+    const lesson = lessons[i];
+    const { results, reached } = await runTests(lesson);
+    const failed = results.filter((r) => r.status === 'fail');
+    console.log(`${failed.length === 0 && results.length > 0 ? green('✔') : red('✖')} ${lesson.padEnd(20)} ${tally(results)}`);
+    if (failed.length > 0 || results.length === 0) {
+      report(lesson, results, reached, i, lessons.length);
+      return i;
+    }
+  }
+  console.log(`\n${bar(lessons.length, lessons.length)}`);
+  console.log(green(lessons.length === exercises.length ? "Every exercise passes its lesson's tests. Well done." : 'Passed. Every lesson in order: npm run check'));
+  return undefined;
+}
+
+function readArgs(args: string[]): { lessons: string[]; level: number; watch: boolean } {
+  const usage = `Usage: npm run check [-- NN ...] [--hint [--hint]] [--solution] [--watch]
+
+  NN           only these lessons' exercises (default: all, in order)
+  --hint       a second hint for the step you are on; twice: the recipe
+  --solution   the recipe at once
+  --watch      check again each time you save a file of the exercise; go on to the next when it passes
+
+  ${lessonList()}`;
   const { fail, parse } = commandLine('check', usage);
-  const { positionals } = parse(args, {}, { positionals: true });
-  if (positionals.length === 0) return exercises;
-  return positionals.map((arg) => {
+  const flags = { hint: { type: 'boolean', multiple: true }, solution: { type: 'boolean' }, watch: { type: 'boolean' } } as const;
+  const { values, positionals } = parse(args, flags, { positionals: true });
+  const level = hintLevel(values.hint?.length ?? 0, values.solution ?? false);
+  const lessons = positionals.map((arg) => {
     const lesson = /^\d{1,2}$/.test(arg) ? exercises.find((name) => Number(name.slice(0, 2)) === Number(arg)) : exercises.find((name) => name === arg);
     return lesson ?? fail(`no exercise for lesson ${JSON.stringify(arg)}`);
   });
+  return { lessons: lessons.length > 0 ? lessons : exercises, level, watch: values.watch ?? false };
 }
 
 function lessonList(): string {
@@ -71,16 +95,68 @@ function runtime(): string {
   return isBun ? `Bun ${process.versions.bun}` : `Node ${process.version}`;
 }
 
+// ---- --watch: check the exercise you are on each time one of its files is saved ----
+
+async function watchMode(lessons: string[]): Promise<void> {
+  let current = await checkFrom(lessons, 0);
+  if (current === undefined) return process.exit(0);
+  let watcher: FSWatcher | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let isChecking = false;
+  let isAgain = false;
+  // Ctrl+C reaches the test run too (same terminal); wait for it, so that no lesson outlives us.
+  process.on('SIGINT', async () => {
+    watcher?.close();
+    clearTimeout(timer);
+    running?.kill('SIGINT');
+    if (running) await once(running, 'close');
+    console.log(`\n${dim(`Stopped watching exercises/${lessons[current!]}/.`)} Once more, at any time: npm run check -- --watch`);
+    process.exit(130);
+  });
+  const follow = () => {
+    watcher?.close();
+    watcher = watch(join(root, 'exercises', lessons[current!]), () => {
+      clearTimeout(timer);
+      timer = setTimeout(recheck, defaults.debounceMs);
+    });
+    console.log(dim(`\nWatching exercises/${lessons[current!]}/: save a file there to check again. Ctrl+C stops.`));
+  };
+  const recheck = async () => {
+    if (isChecking) return void (isAgain = true); // a save during a run: once more after it
+    isChecking = true;
+    console.log(dim(`\n--- ${new Date().toLocaleTimeString()}: a file of exercises/${lessons[current!]}/ changed ---`));
+    const next = await checkFrom(lessons, current!);
+    isChecking = false;
+    if (next === undefined) {
+      watcher?.close();
+      return process.exit(0);
+    }
+    if (next !== current) (current = next), follow();
+    else console.log(dim(`\nWatching exercises/${lessons[current!]}/: save a file there to check again. Ctrl+C stops.`));
+    if (isAgain) (isAgain = false), recheck();
+  };
+  follow();
+}
+
 // ---- Running one lesson's tests with the switch on ----
 
-async function runTests(lesson: string): Promise<Result[]> {
+async function runTests(lesson: string): Promise<Run> {
   const status = process.stdout.isTTY ? (line: string) => process.stdout.write(line) : () => {};
   status(dim(`  testing ${lesson}...`));
   const files = readdirSync(join(root, 'lessons', lesson)).filter((file) => file.endsWith('.test.ts')).map((file) => `lessons/${lesson}/${file}`);
-  const env = { ...process.env, EVERY_CORE_TRACK: 'exercises' };
-  const results = isBun ? await runOnBun(files, env) : await runOnNode(files, env);
-  status(`\r${' '.repeat(60)}\r`);
-  return results;
+  const dir = mkdtempSync(join(os.tmpdir(), 'every-core-check-'));
+  try {
+    // todo() notes each unwritten step it reaches in this file (exercises/todo.ts): a test whose
+    // message says only "ECONNRESET" may have reached one in a server it started.
+    const todoLog = join(dir, 'todo.log');
+    const env = { ...process.env, EVERY_CORE_TRACK: 'exercises', EVERY_CORE_TODO_LOG: todoLog };
+    const results = isBun ? await runOnBun(files, env, dir) : await runOnNode(files, env);
+    const reached = existsSync(todoLog) ? todoLines(readFileSync(todoLog, 'utf8')) : [];
+    return { results, reached };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    status(`\r${' '.repeat(60)}\r`);
+  }
 }
 
 async function runOnNode(files: string[], env: NodeJS.ProcessEnv): Promise<Result[]> {
@@ -103,18 +179,13 @@ function namedIfTimedOut(result: Result, events: (Result | Started)[]): Result {
   return hung ? { ...result, name: hung.name, message: `${result.message}: it never finished` } : result;
 }
 
-async function runOnBun(files: string[], env: NodeJS.ProcessEnv): Promise<Result[]> {
-  const dir = mkdtempSync(join(os.tmpdir(), 'every-core-check-'));
-  try {
-    const junit = join(dir, 'junit.xml');
-    const args = ['test', '--timeout', String(defaults.testTimeoutMs), '--reporter=junit', `--reporter-outfile=${junit}`, ...files];
-    const { stderr, code } = await run(process.execPath, args, env);
-    const results = readJunit(junit);
-    if (results.length === 0 && code !== 0) return [{ name: files.join(' '), status: 'fail', message: stderr || `exit code ${code}` }];
-    return results;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+async function runOnBun(files: string[], env: NodeJS.ProcessEnv, dir: string): Promise<Result[]> {
+  const junit = join(dir, 'junit.xml');
+  const args = ['test', '--timeout', String(defaults.testTimeoutMs), '--reporter=junit', `--reporter-outfile=${junit}`, ...files];
+  const { stderr, code } = await run(process.execPath, args, env);
+  const results = readJunit(junit);
+  if (results.length === 0 && code !== 0) return [{ name: files.join(' '), status: 'fail', message: stderr || `exit code ${code}` }];
+  return results;
 }
 
 // Bun's JUnit file: one <testcase name="..."> per test, holding <failure message="..."> or <skipped/>.
@@ -140,11 +211,13 @@ function unescapeXml(text: string): string {
 // The test runner is a child, so a test that hangs or crashes the runner cannot take this report down.
 async function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ stdout: string; stderr: string; code: number | null }> {
   const child = spawn(command, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  running = child;
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk) => (stdout += chunk));
   child.stderr.on('data', (chunk) => (stderr += chunk));
   const [code] = (await once(child, 'close')) as [number | null];
+  running = undefined;
   return { stdout, stderr, code };
 }
 
@@ -156,27 +229,55 @@ function tally(results: Result[]): string {
   return `${count('pass')} of ${results.length - count('skip')} tests pass${skipped}`;
 }
 
-function report(lesson: string, results: Result[]): void {
+function report(lesson: string, results: Result[], reached: Marker[], doneCount: number, total: number): void {
   const first = results.find((r) => r.status === 'fail');
-  const number = lesson.slice(0, 2);
-  console.log(`\n${bar(done, chosen.length)}\n`);
+  console.log(`\n${bar(doneCount, total)}\n`);
   console.log(bold(`Next: lesson ${lesson}, in exercises/${lesson}/`));
   if (first) {
     console.log(`  First failing test: ${bold(first.name)}`);
     console.log(indent(excerpt(first.message ?? ''), '    '));
   } else {
-    console.log('  No test ran: is the lesson\'s test file there?');
+    console.log("  No test ran: is the lesson's test file there?");
   }
-  const [todo, ...more] = todosIn(lesson);
-  const others = more.length > 0 ? dim(` (then ${more.map((t) => t.split('\n')[0].split('/').pop()).join(', ')})`) : '';
-  if (todo) {
-    const [where, ...what] = todo.split('\n');
-    console.log(`  Next TODO, at ${where}${others}:\n${indent(what.join('\n'), '    ')}`);
+  const elsewhere = reached.filter((marker) => !marker.file.startsWith(`exercises/${lesson}/`));
+  if (elsewhere.length > 0) {
+    console.log(`  Your code in another exercise reached an unwritten step: ${elsewhere[0].text}`);
+    console.log(`  That exercise comes first:  npm run check -- ${elsewhere[0].file.split('/')[1].slice(0, 2)}`);
   }
-  const hint = hintOf(lesson);
-  if (hint) console.log(`  Hint (lessons/${lesson}/README.md):\n${indent(hint, '    ')}`);
-  console.log(`  This lesson alone:  ${isBun ? `npx --yes bun@${process.versions.bun} scripts/check.ts` : 'npm run check --'} ${number}`);
+  const steps = stepsOf(lesson);
+  const unwritten = markersOf(lesson);
+  const here = reached.filter((marker) => marker.file.startsWith(`exercises/${lesson}/`));
+  const next = first ? nextStep(first, steps, unwritten.map((m) => m.number), here.map((m) => m.number)) : undefined;
+  if (next) showStep(lesson, next.number, next.why, next.checks, steps, unwritten, here);
+  else if (first && unwritten.length === 0) console.log('  Every TODO here is written: the failing test above says what is off.');
+  console.log(`  This lesson alone:  ${isBun ? `npx --yes bun@${process.versions.bun} scripts/check.ts` : 'npm run check --'} ${lesson.slice(0, 2)}`);
   console.log(`  Stuck? Compare with the lesson:  diff exercises/${lesson}/${mainFile(lesson)} lessons/${lesson}/${mainFile(lesson)}`);
+}
+
+function showStep(lesson: string, number: number, why: string, checks: number[], steps: Step[], unwritten: Marker[], reached: Marker[]): void {
+  const step = steps.find((s) => s.number === number);
+  const file = step?.file ? `exercises/${lesson}/${step.file}` : (unwritten.find((m) => m.number === number)?.file ?? `exercises/${lesson}/${mainFile(lesson)}`);
+  const source = readFileSync(join(root, file), 'utf8');
+  const comment = commentOf(source, number);
+  const marker = reached.find((m) => m.number === number) ?? unwritten.find((m) => m.number === number);
+  const line = comment?.line ?? markersIn(file, source).find((m) => m.number === number)?.line;
+  const where = line === undefined ? file : `${file}:${line}`;
+  const title = step?.title ? `: ${step.title}` : '';
+  const others = checks.filter((n) => n !== number);
+  console.log(`  Next TODO: ${bold(`TODO ${number}${title}`)}, at ${where}`);
+  if (why === 'reached' && marker) console.log(`    Your code reached it:  ${marker.text}`);
+  if (why === 'unwritten' && marker) console.log(`    Still unwritten:  ${marker.text}`);
+  if (why === 'written') console.log(`    It is written, but not as this test wants it${others.length > 0 ? ` (the test also checks TODO ${others.join(', TODO ')}, written too)` : ''}.`);
+  if (comment) console.log(indent(comment.text.replace(/^TODO \d+:\s*/, ''), '    '));
+  const hints = step?.hints ?? [];
+  hints.slice(0, options.level).forEach((hint, i) => {
+    const label = i === 2 ? 'Recipe' : i === 0 ? 'Hint' : 'More';
+    console.log(`  ${label} (exercises/${lesson}/hints.md):\n${indent(hint, '    ')}`);
+  });
+  if (hints.length > options.level) {
+    const asks = options.level === 1 ? 'npm run check -- --hint' : 'npm run check -- --solution';
+    console.log(dim(`  ${options.level === 1 ? 'Another hint' : 'The recipe'}:  ${asks.replace('check --', `check -- ${lesson.slice(0, 2)}`)}`));
+  }
 }
 
 function bar(doneCount: number, total: number): string {
@@ -197,50 +298,19 @@ function indent(text: string, prefix: string): string {
   return text.split('\n').map((line) => prefix + line).join('\n');
 }
 
-function todosIn(lesson: string): string[] {
-  const found: string[] = [];
-  for (const file of readdirSync(join(root, 'exercises', lesson)).filter((f) => f.endsWith('.ts')).sort(byMainFirst(lesson))) {
-    const lines = readFileSync(join(root, 'exercises', lesson, file), 'utf8').split('\n');
-    lines.forEach((line, i) => {
-      const match = line.match(/\/\/ (TODO \d+:.*)/);
-      if (match) found.push(`exercises/${lesson}/${file}:${i + 1}\n${[match[1], ...commentAfter(lines, i)].join('\n')}`);
-    });
-  }
-  return found.sort((a, b) => todoNumber(a) - todoNumber(b));
+function stepsOf(lesson: string): Step[] {
+  const file = join(root, 'exercises', lesson, 'hints.md');
+  return existsSync(file) ? parseHints(readFileSync(file, 'utf8')) : [];
 }
 
-// The rest of a TODO's comment: the lines below it that are still comment, up to the next TODO.
-function commentAfter(lines: string[], at: number): string[] {
-  const rest: string[] = [];
-  for (const line of lines.slice(at + 1)) {
-    const match = line.match(/^\s*\/\/ ?(.*)$/);
-    if (!match || /TODO \d+:/.test(match[1])) break;
-    rest.push(match[1]);
-  }
-  return rest;
-}
-
-function todoNumber(line: string): number {
-  return Number(line.match(/TODO (\d+):/)?.[1] ?? 0);
-}
-
-function byMainFirst(lesson: string): (a: string, b: string) => number {
-  return (a, b) => Number(b === mainFile(lesson)) - Number(a === mainFile(lesson)) || a.localeCompare(b);
+// The unwritten steps: the todo() calls still in the exercise's files.
+function markersOf(lesson: string): Marker[] {
+  const files = readdirSync(join(root, 'exercises', lesson)).filter((f) => f.endsWith('.ts'));
+  return files.flatMap((f) => markersIn(`exercises/${lesson}/${f}`, readFileSync(join(root, 'exercises', lesson, f), 'utf8')));
 }
 
 // The runnable step of an exercise: the file its lesson's README opens with.
 function mainFile(lesson: string): string {
   const files = readdirSync(join(root, 'exercises', lesson)).filter((f) => f.endsWith('.ts'));
   return files.find((f) => f === 'server.ts' || f === 'primary.ts') ?? files[0];
-}
-
-// The lesson README's `Hint:` paragraph, in its Exercise section.
-function hintOf(lesson: string): string | undefined {
-  let text: string;
-  try {
-    text = readFileSync(join(root, 'lessons', lesson, 'README.md'), 'utf8');
-  } catch {
-    return undefined;
-  }
-  return text.split(/\n\s*\n/).find((paragraph) => paragraph.startsWith('Hint: '))?.slice('Hint: '.length).trim();
 }

@@ -37,12 +37,14 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   // cluster.fork(), and startPrimary() calls setupPrimary(): set it too late and it reads back as
   // changed while the old policy stays in force. (Why can this line not set
   // process.env.NODE_CLUSTER_SCHED_POLICY instead? The lesson's README says.)
+  todo('exercises/04-round-robin/primary.ts', `make ${choice.policy} the policy in force, before startPrimary() (TODO 2)`);
   announce(choice);
   startPrimary();
 }
 
 export function choosePolicy(argv: string[], env: string | undefined): { policy: Policy; source: string } {
-  const flag = readFlag(argv); // rr, os, or undefined when there is no --policy
+  const flag = readFlag(argv);
+  // flag: rr, os, or undefined when there is no --policy.
   // TODO 1: choose the policy and say where the choice came from (announce() prints `source`):
   //   - a --policy flag wins: source `--policy rr`
   //   - else NODE_CLUSTER_SCHED_POLICY, in Node's own words (defaults.envValues maps rr and none):

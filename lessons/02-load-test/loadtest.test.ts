@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { start } from '../../lib/harness.ts';
-import { measure } from './loadtest.ts';
+import { lessonFile, start } from '../../lib/harness.ts';
+
+// The measure() under test: the lesson's, or under `npm run check` the learner's exercise 02.
+const { measure }: typeof import('./loadtest.ts') = await import(`../../${lessonFile('lessons/02-load-test/loadtest.ts')}`);
 
 const server = 'lessons/01-single-process/server.ts';
 const loadtest = 'lessons/02-load-test/loadtest.ts';
@@ -25,6 +27,7 @@ describe('lesson 02: measure before you scale', () => {
     assert.equal(figures.requests, 100);
     assert.equal(figures.errors + figures.non2xx, 0, `errors ${figures.errors}, non-2xx ${figures.non2xx}`);
     assert.ok(figures.requestsPerSec > 0 && figures.p99LatencyMs >= figures.p50LatencyMs, JSON.stringify(figures));
+    assert.ok(Math.abs(figures.requestsPerSec * figures.totalTimeS - figures.requests) < 1e-6, `requests per second over another length than the run's ${figures.totalTimeS} s: ${JSON.stringify(figures)}`);
   });
 
   test('a run where requests fail exits 1 and says so', async (t) => {
@@ -48,7 +51,7 @@ describe('lesson 02: measure before you scale', () => {
       const run = await start(t, loadtest, { ready: false, args });
       assert.deepEqual(await run.exited, { code: 2, signal: null });
       assert.match(run.output(), message);
-      assert.match(run.output(), /Usage: npx tsx lessons\/02-load-test\/loadtest.ts <url>/);
+      assert.match(run.output(), /Usage: npx tsx (lessons|exercises)\/02-load-test\/loadtest.ts <url>/);
     });
   }
 });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { isBun, pidsInGroup, start, waitUntil, type Lesson } from '../../lib/harness.ts';
 import { reusePortProblem } from '../09-reuseport/support.ts';
-import { boundNote, isGeneratorBound, type Row } from './compare.ts';
+import { boundNote, busyNote, isGeneratorBound, loadLine, type Row } from './compare.ts';
 
 const compare = 'lessons/05-compare/compare.ts';
 const bench = 'scripts/bench.ts';
@@ -67,7 +67,16 @@ describe('lesson 05: one process against every core, side by side', { concurrenc
     await run.waitFor(/cluster \(2 workers\): measuring/);
     process.kill(run.pid, 'SIGINT');
     assert.deepEqual(await run.exited, { code: 130, signal: null }, run.output());
+    assert.match(run.output(), /compare: Ctrl\+C, no figures from this run: stopping cluster \(2 workers\) \(process group \d+\)\n/);
     assert.equal((await assertGroupsGone(run)).length, 2, run.output());
+  });
+
+  test('the load average before the run is printed, and a busy machine is named under the figures', () => {
+    assert.equal(loadLine(0.42, 2), 'Load average before the run: 0.42 over the last minute, on 2 CPUs');
+    assert.equal(busyNote(1, 2), '', 'half a core per CPU is still quiet');
+    assert.match(busyNote(1.01, 2), /^busy machine: the load average was 1\.01 on 2 CPUs before the run \(above 1\.0\)/);
+    assert.match(busyNote(9, 16), /on 16 CPUs/);
+    assert.equal(busyNote(7.9, 16), '');
   });
 
   test('the benchmark prints the machine, rows per worker count (reusePort beside round-robin where it runs), the bare cluster, and JSON', async (t) => {

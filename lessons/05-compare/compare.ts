@@ -4,9 +4,10 @@
 // Run it:  npx tsx lessons/05-compare/compare.ts        (--help lists the options)
 
 import { writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { commandLine } from '../../lib/options.ts';
-import { exitOnSignals, isBun, launch, type Lesson } from '../../lib/launch.ts';
+import { isBun, launch, type Lesson } from '../../lib/launch.ts';
 import { defaults as loadDefaults, measure, type Figures } from '../02-load-test/loadtest.ts';
 import { defaults as clusterDefaults } from '../03-cluster/primary.ts';
 import { planDefaults, planOptions, readPlan, workerCount, type Plan } from './options.ts';
@@ -17,7 +18,11 @@ export const defaults = {
   workers: clusterDefaults.workerCount, // the CPU count
   chartWidth: 40,
   boundAtPct: 90, // a generator that used this much of the CPU it had measured itself, not the server
+  busyLoadPerCpu: 0.5, // a 1-minute load average above this per CPU, before the run: others use the cores
 };
+
+// The lessons started and not yet stopped, by process group: a Ctrl+C names them as it stops them.
+const started = new Map<number, string>();
 
 // How to start one kind of server: one row of the comparison (scripts/bench.ts adds more kinds).
 export interface Runner {
@@ -81,8 +86,10 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main(pr
 
 async function main(argv: string[]): Promise<void> {
   const { plan, workers } = readArgs(argv);
-  exitOnSignals(); // Ctrl+C ends the whole comparison, and every lesson it started, with 130
-  console.log(`Lesson 01 against lesson 03 with ${plural(workers, 'worker')}: ${describePlan(plan)}\n`);
+  stopOnSignals();
+  const loadBefore = os.loadavg()[0];
+  console.log(`Lesson 01 against lesson 03 with ${plural(workers, 'worker')}: ${describePlan(plan)}`);
+  console.log(`${loadLine(loadBefore, os.availableParallelism())}\n`);
   try {
     const rows = [await measureRunner(runners.single(), plan), await measureRunner(runners.cluster(workers), plan)];
     const speedup = rows[1].requestsPerSec / rows[0].requestsPerSec;
@@ -91,6 +98,8 @@ async function main(argv: string[]): Promise<void> {
     const ideal = `${percent(efficiency)} of the ideal ${workers}x`;
     console.log(`Speedup (cluster / single): ${speedup.toFixed(2)}x with ${plural(workers, 'worker')}: ${ideal}\n`);
     console.log(chart(rows));
+    const busy = busyNote(loadBefore, os.availableParallelism());
+    if (busy) console.log(`\n${busy}`);
     if (plan.json) writeJson(plan.json, { runtime: runtime(), plan, rows, speedup, efficiency });
     failOnErrors(rows);
   } catch (error) {
@@ -124,16 +133,45 @@ export async function measureRunner<Extra extends object = object>(runner: Runne
     return { name: runner.name, label: runner.label, file: runner.file, workers: runner.workers, ...figures, ...generator, ...extra };
   } finally {
     await server?.stop();
+    if (server && 'pid' in server) started.delete(server.pid as number);
     const group = server && 'pid' in server ? `, process group ${server.pid} is empty` : '';
     if (server) progress(`${runner.label}: stopped${group}`);
   }
 }
 
 function launchRunner(runner: Runner, onSpawn: (lesson: Lesson) => void): Promise<Lesson> {
-  return launch(runner.file, { ready: runner.ready, env: runner.env, bun: runner.bun }, (started) => {
-    onSpawn(started);
-    progress(`${runner.label}: started ${runner.file} as process group ${started.pid}`);
+  return launch(runner.file, { ready: runner.ready, env: runner.env, bun: runner.bun }, (lesson) => {
+    onSpawn(lesson);
+    started.set(lesson.pid, `${runner.label} (process group ${lesson.pid})`);
+    progress(`${runner.label}: started ${runner.file} as process group ${lesson.pid}`);
   });
+}
+
+// Ctrl+C (or kill) ends the whole comparison with 128 + the signal's number, and says what it
+// stopped: lib/launch.ts kills every lesson still running as this process exits.
+function stopOnSignals(): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      const what = started.size > 0 ? `stopping ${[...started.values()].join(', ')}` : 'no lesson was running';
+      console.error(`\ncompare: ${signal === 'SIGINT' ? 'Ctrl+C' : signal}, no figures from this run: ${what}`);
+      process.exit(128 + os.constants.signals[signal]);
+    });
+  }
+}
+
+export function loadLine(loadAverage: number, cpus: number): string {
+  return `Load average before the run: ${loadAverage.toFixed(2)} over the last minute, on ${plural(cpus, 'CPU')}`;
+}
+
+// Other work on the CPUs takes them from the lessons, the cluster most: its speedup then says more
+// about the machine's load than about the cluster.
+export function busyNote(loadAverage: number, cpus: number): string {
+  if (loadAverage <= defaults.busyLoadPerCpu * cpus) return '';
+  return (
+    `busy machine: the load average was ${loadAverage.toFixed(2)} on ${plural(cpus, 'CPU')} before the run (above ` +
+    `${(defaults.busyLoadPerCpu * cpus).toFixed(1)}), so other work shared the cores with the lessons and these figures mean little, ` +
+    `the speedup least. Run it again on a quiet machine.`
+  );
 }
 
 // autocannon runs on this process's main thread or in its worker threads: process.cpuUsage() counts

@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { freePort, start } from '../lib/harness.ts';
+
+const screenshot = 'scripts/screenshot.ts';
+const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+const noChromium = existsSync(chromiumPath) ? false : `no Chromium at ${chromiumPath}: apt-get install chromium (Debian), or CHROMIUM=/path/to/chromium`;
+
+describe("lesson 11's page, saved as a picture without a desktop (scripts/screenshot.ts)", () => {
+  test('it saves a PNG of the live page, its table filled by the event stream, and refuses a page that answers 403', { skip: noChromium }, async (t) => {
+    const dir = mkdtempSync(join(os.tmpdir(), 'every-core-screenshot-test-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const watchPort = await freePort();
+    const cluster = await start(t, 'lessons/11-watch/primary.ts', { ready: /cluster ready/, env: { WORKERS: '1', WATCH_PORT: String(watchPort) } });
+    const [, url] = await cluster.waitFor(/watch the cluster: (http:\/\/\S+)/);
+    const out = join(dir, 'page.png');
+    const run = await start(t, screenshot, { ready: false, args: [url, '--out', out, '--samples', '3'], limitMs: 120_000 });
+    assert.deepEqual(await run.exited, { code: 0, signal: null }, run.output());
+    const [, samples] = run.output().match(new RegExp(`saved ${out}: 1 worker row, (\\d+) s of chart; 1 of 1 workers listening`)) ?? [];
+    assert.ok(Number(samples) >= 3, `the picture was taken before the page was live, or before 3 s of chart: ${run.output()}`);
+    assert.deepEqual([...readFileSync(out).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'not a PNG');
+
+    const wrongSecret = await start(t, screenshot, { ready: false, args: [url.replace(/secret=\w+/, 'secret=0'), '--out', join(dir, 'refused.png')], limitMs: 120_000 });
+    assert.deepEqual(await wrongSecret.exited, { code: 1, signal: null });
+    assert.match(wrongSecret.output(), /screenshot: the page answered 403: wrong secret/);
+    assert.equal(existsSync(join(dir, 'refused.png')), false);
+  });
+
+  test('a missing or bad URL, or a bad --samples, prints the usage and exits 2', async (t) => {
+    for (const [args, message] of [[[], /expected the page's URL, got 0 arguments/], [['ftp://x'], /expected an http:\/\/ URL/], [['http://127.0.0.1:1/', '--samples', '61'], /--samples must be a whole number from 0 to 60/]] as const) {
+      const run = await start(t, screenshot, { ready: false, args: [...args] });
+      assert.deepEqual(await run.exited, { code: 2, signal: null }, run.output());
+      assert.match(run.output(), message);
+      assert.match(run.output(), /Usage: npx tsx scripts\/screenshot.ts <url>/);
+    }
+  });
+});
