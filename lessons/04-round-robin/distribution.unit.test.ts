@@ -1,18 +1,25 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
+import { waitUntil } from '../../lib/launch.ts';
 import { countByWorker, fairness, report, type Run, type Tally } from './distribution.ts';
 
 // An in-process server that answers as a worker `pid` would, picked per request by `answer`.
-async function fakeCluster(t: TestContext, answer: (n: number, req: http.IncomingMessage, res: http.ServerResponse) => void): Promise<string> {
+// `open` counts the connections it holds open now.
+async function fakeCluster(t: TestContext, answer: (n: number, req: http.IncomingMessage, res: http.ServerResponse) => void) {
   let n = 0;
   const server = http.createServer((req, res) => answer(++n, req, res));
+  const open = new Set<Socket>();
+  server.on('connection', (socket) => {
+    open.add(socket);
+    socket.on('close', () => open.delete(socket));
+  });
   server.listen(0, '127.0.0.1');
   t.after(() => server.close());
   await once(server, 'listening');
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, open };
 }
 
 const answerAs = (res: http.ServerResponse, pid: number, status = 200) => {
@@ -27,7 +34,7 @@ function tally(byPid: [number, number, number][], extra: Partial<Tally> = {}): T
 
 describe("lesson 04's count: who served how many", () => {
   test('every request is counted once, under the pid that answered, and no more are sent than asked', async (t) => {
-    const url = await fakeCluster(t, (n, _req, res) => answerAs(res, 100 + (n % 3)));
+    const { url } = await fakeCluster(t, (n, _req, res) => answerAs(res, 100 + (n % 3)));
     const counted = await countByWorker({ url, requests: 10, concurrency: 3, keepAlive: false });
     assert.deepEqual([...counted.byPid].sort(([a], [b]) => a - b), [
       [100, { requests: 3, connections: 3 }],
@@ -39,23 +46,24 @@ describe("lesson 04's count: who served how many", () => {
   });
 
   test('over keep-alive, connections are counted once each, however many requests they carry', async (t) => {
-    const url = await fakeCluster(t, (_n, req, res) => answerAs(res, req.socket.remotePort!));
+    const { url, open } = await fakeCluster(t, (_n, req, res) => answerAs(res, req.socket.remotePort!));
     const counted = await countByWorker({ url, requests: 12, concurrency: 2, keepAlive: true });
     const requests = [...counted.byPid.values()].reduce((sum, w) => sum + w.requests, 0);
     assert.equal(requests, 12);
     assert.equal(counted.connections, counted.byPid.size, 'one pid per client port: one connection each');
     assert.ok(counted.connections <= 2, `at most 2 connections, got ${counted.connections}`);
+    await waitUntil(() => open.size === 0, 'the run to close its keep-alive connections');
   });
 
   test('a non-200 answer is counted as such, and still as the answer of its worker', async (t) => {
-    const url = await fakeCluster(t, (n, _req, res) => answerAs(res, 7, n % 2 === 0 ? 503 : 200));
+    const { url } = await fakeCluster(t, (n, _req, res) => answerAs(res, 7, n % 2 === 0 ? 503 : 200));
     const counted = await countByWorker({ url, requests: 6, concurrency: 1, keepAlive: false });
     assert.equal(counted.non200, 3);
     assert.deepEqual(counted.byPid.get(7), { requests: 6, connections: 6 });
   });
 
   test('a reset connection and an answer without x-worker-pid are failures, counted by their code', async (t) => {
-    const url = await fakeCluster(t, (n, _req, res) => {
+    const { url } = await fakeCluster(t, (n, _req, res) => {
       if (n % 3 === 0) return res.socket!.destroy();
       if (n % 3 === 1) return res.end('no pid');
       answerAs(res, 9);

@@ -27,6 +27,9 @@ describe("lesson 05's plan: the same load for every row", () => {
     assert.deepEqual(plan({ amount: '500' }), { path: '/heavy', amount: 500, connections: 10, warmupS: 1, generatorThreads: 1 });
     assert.deepEqual(plan({ duration: '2.5' }), { path: '/heavy', durationS: 2.5, connections: 10, warmupS: 1, generatorThreads: 1 });
     assert.throws(() => plan({ amount: '500', duration: '2' }), { message: 'give --amount or --duration, not both' });
+    assert.deepEqual(plan({ amount: '500' }, 2, { durationS: 5 }), { path: '/heavy', amount: 500, connections: 10, warmupS: 1, generatorThreads: 1 });
+    assert.deepEqual(plan({ duration: '3' }, 2, { amount: 900 }), { path: '/heavy', durationS: 3, connections: 10, warmupS: 1, generatorThreads: 1 });
+    assert.throws(() => plan({ amount: '0' }), { message: '--amount must be a whole number from 1 to 1000000000, got "0"' });
   });
 
   test('--connections may equal --amount but not pass it', () => {
