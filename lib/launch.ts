@@ -20,6 +20,7 @@ export const root = fileURLToPath(new URL('..', import.meta.url));
 export const defaults = {
   waitMs: 30_000, // the longest any wait may take: generous, because CI machines are slow and shared
   pollMs: 25, // how often to look again where there is no event to wait for (a pid's death)
+  coverageGraceMs: 5_000, // under coverage, how long stop() lets a lesson exit by itself before SIGKILL
 };
 
 export interface StartOptions {
@@ -134,6 +135,7 @@ function watch(child: ChildProcess, pid: number, port: number, limitMs: number):
     });
 
   const stop = async () => {
+    if (process.env.NODE_V8_COVERAGE) await askToExit(child, pid);
     killGroup(pid);
     await exited;
     await waitUntil(async () => (await pidsInGroup(pid)).length === 0, `process group ${pid} to be empty`);
@@ -154,6 +156,20 @@ function watch(child: ChildProcess, pid: number, port: number, limitMs: number):
     groupPids: () => pidsInGroup(pid),
     stop,
   };
+}
+
+// A process writes its coverage (NODE_V8_COVERAGE, which c8 sets) only when it exits by itself, and
+// a SIGKILL leaves none: under coverage, stop() asks with SIGTERM first (the lesson, or its group
+// once the lesson is gone) and gives its processes a bounded time to exit before the SIGKILL.
+async function askToExit(child: ChildProcess, pgid: number): Promise<void> {
+  const isLeaderAlive = child.exitCode === null && child.signalCode === null;
+  try {
+    process.kill(isLeaderAlive ? pgid : -pgid, 'SIGTERM');
+  } catch {
+    return; // ESRCH: nothing left to ask
+  }
+  const deadline = Date.now() + defaults.coverageGraceMs;
+  while (Date.now() < deadline && (await pidsInGroup(pgid)).length > 0) await new Promise((resolve) => setTimeout(resolve, 4 * defaults.pollMs));
 }
 
 // A wait for something a lesson does, failing after the longest wait with what it printed so far.

@@ -90,11 +90,11 @@ export function measure(load: Load): Promise<Figures> {
 }
 
 // autocannon gives each worker thread connections / threads of them, rounded down (at least one).
-function connectionsOpened(connections: number, threads = 1): number {
+export function connectionsOpened(connections: number, threads = 1): number {
   return Math.max(1, Math.floor(connections / threads)) * threads;
 }
 
-function figuresOf(url: string, connections: number, result: autocannon.Result, totalTimeS: number): Figures {
+export function figuresOf(url: string, connections: number, result: autocannon.Result, totalTimeS: number): Figures {
   return {
     url,
     connections,

@@ -21,7 +21,7 @@ export function reusePortProblem(): string | undefined {
   );
 }
 
-function hasReusePort(version: string): boolean {
+export function hasReusePort(version: string): boolean {
   const [major, minor] = version.split('.').map(Number);
   const { node22, node23 } = reusePortSince;
   return major > 23 || (major === 23 && minor >= node23[1]) || (major === 22 && minor >= node22[1]);
