@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type autocannon from 'autocannon';
-import { connectionsOpened, figuresOf, report, seconds, wholeNumber, type Figures } from './loadtest.ts';
+import { seconds, wholeNumber } from '../../lib/options.ts';
+import { connectionsOpened, figuresOf, report, type Figures } from './loadtest.ts';
 
 // fail() prints and exits in a script; here it throws what it would have printed.
 const fail = (problem: string): never => {
