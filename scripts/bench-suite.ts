@@ -7,7 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { killGroup, root } from '../lib/launch.ts';
 import { commandLine } from '../lib/options.ts';
 
@@ -173,7 +173,7 @@ function slowestFromStarts(lines: Start[]): Result['slowest'] {
   const exits = new Map(lines.filter((line) => line.event === 'exit').map((line) => [line.pid, line]));
   return lines
     .filter((line) => line.event === 'start' && line.testFile && exits.has(line.pid))
-    .map((line) => ({ file: line.argv!.find((arg) => /\.test\.(ts|mjs)$/.test(arg)) ?? line.argv!.join(' '), wallS: exits.get(line.pid)!.ms! / 1000, cpuS: exits.get(line.pid)!.cpuMs! / 1000 }))
+    .map((line) => ({ file: relative(checkout, line.argv!.find((arg) => /\.test\.(ts|mjs)$/.test(arg)) ?? line.argv!.join(' ')), wallS: exits.get(line.pid)!.ms! / 1000, cpuS: exits.get(line.pid)!.cpuMs! / 1000 }))
     .sort((a, b) => b.wallS - a.wallS)
     .slice(0, defaults.slowest);
 }
@@ -204,7 +204,7 @@ function describe(result: Result): string {
   const lines = [
     `   ${result.wallS.toFixed(1)} s wall, ${cpu}, ${starts}`,
     `   ${result.tests}; exit ${result.exitCode}; load average (1 min) ${result.load[0].toFixed(2)} before, ${result.load[1].toFixed(2)} after, on ${os.availableParallelism()} CPUs`,
-    `   slowest files: ${result.slowest.map((slow) => `${slow.file} ${slow.wallS.toFixed(1)} s${slow.cpuS === undefined ? '' : ` (${slow.cpuS.toFixed(1)} CPU-s)`}`).join(', ')}`,
+    `   slowest files:\n${result.slowest.map((slow) => `${slow.file} ${slow.wallS.toFixed(1)} s${slow.cpuS === undefined ? '' : ` (its own process ${slow.cpuS.toFixed(1)} CPU-s)`}`).map((line) => `     ${line}`).join('\n')}`,
   ];
   if (result.leftovers.length > 0) lines.push(`   ${result.leftovers.length} processes outlived the suite by ${defaults.leakGraceS} s and were killed: ${result.leftovers.join(' ')}`);
   return lines.join('\n');

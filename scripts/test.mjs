@@ -1,0 +1,41 @@
+// npm test: Node's test runner over every lesson's tests and the kit's own. tsx's loader costs each
+// test file's process about 0.3 s of CPU, so it is loaded only where this Node cannot strip types
+// itself (Node 20, a 22 before 22.18); Bun has its own runner (npm run test:bun).
+// Plain JavaScript: it must start where TypeScript cannot. Arguments after `npm test --` are the
+// runner's (e.g. --test-name-pattern=round-robin) or files to run instead of all of them.
+
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+const defaults = {
+  // Test files mostly wait for lessons they start, so more run at once than there are cores; more
+  // than this and lessons start slower than tests wait on a 2-core machine.
+  concurrency: Math.max(2, os.availableParallelism()),
+  timeoutMs: 600_000, // a whole file's longest run, cold cache on a busy machine included
+};
+
+const stripsTypes = Boolean(process.features.typescript);
+const loader = stripsTypes ? [] : ['--import', 'tsx'];
+const given = process.argv.slice(2);
+const files = given.some((arg) => !arg.startsWith('-')) ? [] : testFiles();
+const args = [...loader, '--test', '--test-reporter=spec', `--test-concurrency=${defaults.concurrency}`, `--test-timeout=${defaults.timeoutMs}`, ...given, ...files];
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const runner = spawn(process.execPath, args, { cwd: root, stdio: 'inherit' });
+// Ctrl+C reaches the runner itself (same terminal); a kill is passed on. Either way this waits for
+// the runner to end its lessons, then exits as it did.
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => runner.kill('SIGTERM'));
+runner.on('exit', (code, signal) => {
+  process.exitCode = code ?? 128 + os.constants.signals[signal];
+});
+
+// The files `lessons/*/*.test.ts test/*.test.mjs` names, in the shell's order.
+function testFiles() {
+  const lessons = readdirSync(`${root}/lessons`).filter((name) => /^\d\d-/.test(name)).sort();
+  const inLessons = lessons.flatMap((lesson) => readdirSync(`${root}/lessons/${lesson}`).filter((name) => name.endsWith('.test.ts')).sort().map((name) => `lessons/${lesson}/${name}`));
+  const kit = readdirSync(`${root}/test`).filter((name) => name.endsWith('.test.mjs')).sort().map((name) => `test/${name}`);
+  return [...inLessons, ...kit];
+}
