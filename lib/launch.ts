@@ -109,7 +109,12 @@ function watch(child: ChildProcess, pid: number, port: number, limitMs: number):
   // Decoded as a stream, so a character split across two chunks (a █ of a bar) stays whole.
   child.stdout!.setEncoding('utf8').on('data', onData);
   child.stderr!.setEncoding('utf8').on('data', onData);
-  const exited = once(child, 'exit').then(([code, signal]) => ({ code, signal }) as Exit);
+  // 'close', not 'exit': only then has all of its output been read (a quick exit can come first).
+  let hasClosed = false;
+  const exited = once(child, 'close').then(([code, signal]) => {
+    hasClosed = true;
+    return { code, signal } as Exit;
+  });
   exited.then(() => waiters.forEach((wake) => wake()));
 
   const waitFor = (pattern: RegExp, from = 0) =>
@@ -117,7 +122,7 @@ function watch(child: ChildProcess, pid: number, port: number, limitMs: number):
       const check = () => {
         const match = output.slice(from).match(pattern);
         if (match) settle(null, match);
-        else if (child.exitCode !== null || child.signalCode !== null) settle(new Error(`exited before ${pattern}`));
+        else if (hasClosed) settle(new Error(`exited before ${pattern}`));
       };
       waiters.add(check);
       check();
