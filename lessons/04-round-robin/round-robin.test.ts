@@ -40,11 +40,10 @@ function sharedCluster(policy: 'rr' | 'os', workers: number): () => Promise<Less
   return () => (cluster ??= launch(primary, { ready, args: ['--policy', policy], env: { WORKERS: String(workers) } }, (lesson) => started.push(lesson)));
 }
 
-// One block at a time: round-robin's exact count needs each worker's answer to the primary (handle
-// accepted, so it is next in turn again) to come before the next connection, and a busy machine
-// delays that answer.
-describe('lesson 04: round-robin or the operating system, measured', () => {
-  describe('with --policy rr, one cluster of 3 workers', () => {
+// Each block has a cluster of its own, so the blocks run side by side; inside a block the tests run
+// one after another (a subtest would inherit `concurrency: true`): they share its cluster.
+describe('lesson 04: round-robin or the operating system, measured', { concurrency: true }, () => {
+  describe('with --policy rr, one cluster of 3 workers', { concurrency: 1 }, () => {
     const rrCluster = sharedCluster('rr', 3);
 
     test('with rr, sequential requests on fresh connections cycle through the workers: over k×N requests each of the N serves exactly k', { skip: isBun ? noRoundRobin : false }, async () => {
@@ -88,7 +87,7 @@ describe('lesson 04: round-robin or the operating system, measured', () => {
     });
   });
 
-  describe('with --policy os, one cluster of 2 workers', () => {
+  describe('with --policy os, one cluster of 2 workers', { concurrency: 1 }, () => {
     const osCluster = sharedCluster('os', 2);
 
     test('with os, every request is still served and every answer comes from a live worker (the kernel decides the counts)', async (t) => {
