@@ -14,12 +14,13 @@ import { commandLine } from '../lib/options.ts';
 const project = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const pins: Record<string, string> = project.config.node; // major -> exact version
 const defaults = { node: ['20', '26'], slowest: 5, leakGraceS: 5 };
-const usage = `Usage: npm run bench:suite -- [--node <major>]... [--bun] [--bare]
+const usage = `Usage: npm run bench:suite -- [--node <major>]... [--bun] [--bare] [-- <test runner arguments>]
 
   --node <major>   time npm test on that Node: ${Object.entries(pins).map(([major, version]) => `${major} (${version})`).join(', ')}; repeatable
   --bun            time npm run test:bun on Bun ${project.config.bun}
   --bare           on each Node, also time a bare \`node --test\`, which a learner may type
   (no runtime named: --node ${defaults.node.join(' --node ')})
+  after --   passed to each run's command, e.g. -- --test-concurrency=3
 
 It clones this checkout's last commit (uncommitted changes are not in it) into a temporary folder,
 links node_modules, and gives each run a fresh TMPDIR, so tsx's cache starts cold. The folder is
@@ -66,7 +67,10 @@ process.exitCode = results.some((result) => result.exitCode !== 0) ? 1 : 0;
 
 function readArgs(argv: string[]): Runtime[] {
   const { fail, parse } = commandLine('bench:suite', usage);
-  const { values } = parse(argv, { node: { type: 'string', multiple: true }, bun: { type: 'boolean' }, bare: { type: 'boolean' } });
+  const { values, positionals } = parse(argv, { node: { type: 'string', multiple: true }, bun: { type: 'boolean' }, bare: { type: 'boolean' } }, { positionals: true });
+  const dashDash = argv.indexOf('--');
+  if (positionals.length > 0 && (dashDash === -1 || argv.length - dashDash - 1 !== positionals.length)) fail(`unexpected argument ${JSON.stringify(positionals[0])}: runner arguments go after --`);
+  const extra = positionals.map((arg) => ` '${arg.replaceAll("'", "'\\''")}'`).join('');
   if (process.platform !== 'linux') fail(`it counts CPU time through Linux's /proc and prctl, and this is ${process.platform}`);
   const majors = values.node ?? (values.bun ? [] : defaults.node);
   const unknown = majors.find((major) => !(major in pins));
@@ -74,12 +78,12 @@ function readArgs(argv: string[]): Runtime[] {
   const found: Runtime[] = [];
   for (const major of majors) {
     const exec = fetchRuntime('node', pins[major]);
-    found.push({ label: `node ${pins[major]} npm test`, exec, command: (node) => String(project.scripts.test).replace(/^node /, `'${node}' `) });
-    if (values.bare) found.push({ label: `node ${pins[major]} bare node --test`, exec, command: (node) => `'${node}' --test` });
+    found.push({ label: `node ${pins[major]} npm test`, exec, command: (node) => String(project.scripts.test).replace(/^node /, `'${node}' `) + extra });
+    if (values.bare) found.push({ label: `node ${pins[major]} bare node --test`, exec, command: (node) => `'${node}' --test${extra}` });
   }
   if (values.bun) {
     const exec = fetchRuntime('bun', project.config.bun);
-    found.push({ label: `bun ${project.config.bun} npm run test:bun`, exec, command: (bun) => String(project.scripts['test:bun']).replace(/^npx --yes bun@\S+ /, `'${bun}' `) });
+    found.push({ label: `bun ${project.config.bun} npm run test:bun`, exec, command: (bun) => String(project.scripts['test:bun']).replace(/^npx --yes bun@\S+ /, `'${bun}' `) + extra });
   }
   return found;
 }

@@ -1,7 +1,8 @@
 // npm test: Node's test runner over every lesson's tests and the kit's own. tsx's loader costs each
 // test file's process about 0.3 s of CPU, so it is loaded only where this Node cannot strip types
 // itself (Node 20, a 22 before 22.18); Bun has its own runner (npm run test:bun).
-// Plain JavaScript: it must start where TypeScript cannot. Arguments after `npm test --` are the
+// Plain JavaScript: it must start where TypeScript cannot. Not named test.mjs: a bare `node --test`
+// would take that for a test file. Arguments after `npm test --` are the
 // runner's (e.g. --test-name-pattern=round-robin) or files to run instead of all of them.
 
 import { spawn } from 'node:child_process';
@@ -20,7 +21,9 @@ const stripsTypes = Boolean(process.features.typescript);
 const loader = stripsTypes ? [] : ['--import', 'tsx'];
 const given = process.argv.slice(2);
 const files = given.some((arg) => !arg.startsWith('-')) ? [] : testFiles();
-const args = [...loader, '--test', '--test-reporter=spec', `--test-concurrency=${defaults.concurrency}`, `--test-timeout=${defaults.timeoutMs}`, ...given, ...files];
+const chosen = (flag) => given.some((arg) => arg.startsWith(`--${flag}`)); // npm test -- --test-concurrency=3 wins
+const own = [['test-reporter', 'spec'], ['test-concurrency', defaults.concurrency], ['test-timeout', defaults.timeoutMs]].filter(([flag]) => !chosen(flag));
+const args = [...loader, '--test', ...own.map(([flag, value]) => `--${flag}=${value}`), ...given, ...files];
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const runner = spawn(process.execPath, args, { cwd: root, stdio: 'inherit' });
