@@ -17,6 +17,7 @@ const defaults = {
   timeoutMs: 600_000, // a whole file's longest run, cold cache on a busy machine included
 };
 
+const root = fileURLToPath(new URL('..', import.meta.url));
 const stripsTypes = Boolean(process.features.typescript);
 const loader = stripsTypes ? [] : ['--import', 'tsx'];
 const given = process.argv.slice(2);
@@ -25,7 +26,6 @@ const chosen = (flag) => given.some((arg) => arg.startsWith(`--${flag}`)); // np
 const own = [['test-reporter', 'spec'], ['test-concurrency', defaults.concurrency], ['test-timeout', defaults.timeoutMs]].filter(([flag]) => !chosen(flag));
 const args = [...loader, '--test', ...own.map(([flag, value]) => `--${flag}=${value}`), ...given, ...files];
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const runner = spawn(process.execPath, args, { cwd: root, stdio: 'inherit' });
 // Ctrl+C reaches the runner itself (same terminal); a kill is passed on. Either way this waits for
 // the runner to end its lessons, then exits as it did.
