@@ -37,7 +37,7 @@ interface Result {
   wallS: number;
   cpuS: { user: number; sys: number } | null;
   nodeStarts: { all: number; testFiles: number; underTsx: number } | null;
-  slowest: { file: string; wallS: number; cpuS?: number }[];
+  slowest: { file: string; wallS: number; cpuS?: number; starts?: number }[];
   tests: string;
   exitCode: number | null;
   load: [number, number];
@@ -154,6 +154,7 @@ async function runSuite(runtime: Runtime): Promise<Result> {
 
 interface Start {
   pid: number;
+  ppid?: number;
   event: 'start' | 'exit';
   argv?: string[];
   execArgv?: string[];
@@ -172,12 +173,26 @@ function countStarts(lines: Start[]) {
   return { all: starts.length, testFiles: starts.filter((line) => line.testFile).length, underTsx: starts.filter(underTsx).length };
 }
 
-// Each test file runs in a process of its own: its lifetime, start to exit, is the file's time.
+// Each test file runs in a process of its own: its lifetime, start to exit, is the file's time; the
+// Node processes started under it (lessons, their workers, scripts) are counted by their parents.
 function slowestFromStarts(lines: Start[]): Result['slowest'] {
   const exits = new Map(lines.filter((line) => line.event === 'exit').map((line) => [line.pid, line]));
-  return lines
-    .filter((line) => line.event === 'start' && line.testFile && exits.has(line.pid))
-    .map((line) => ({ file: relative(checkout, line.argv!.find((arg) => /\.test\.(ts|mjs)$/.test(arg)) ?? line.argv!.join(' ')), wallS: exits.get(line.pid)!.ms! / 1000, cpuS: exits.get(line.pid)!.cpuMs! / 1000 }))
+  const starts = lines.filter((line) => line.event === 'start');
+  const parentOf = new Map(starts.map((line) => [line.pid, line.ppid]));
+  const startsUnder = new Map<number, number>();
+  for (const line of starts) {
+    for (let pid = line.ppid, hops = 0; pid !== undefined && hops < 20; pid = parentOf.get(pid), hops++) {
+      startsUnder.set(pid, (startsUnder.get(pid) ?? 0) + 1);
+    }
+  }
+  return starts
+    .filter((line) => line.testFile && exits.has(line.pid))
+    .map((line) => ({
+      file: relative(checkout, line.argv!.find((arg) => /\.test\.(ts|mjs)$/.test(arg)) ?? line.argv!.join(' ')),
+      wallS: exits.get(line.pid)!.ms! / 1000,
+      cpuS: exits.get(line.pid)!.cpuMs! / 1000,
+      starts: startsUnder.get(line.pid) ?? 0,
+    }))
     .sort((a, b) => b.wallS - a.wallS)
     .slice(0, defaults.slowest);
 }
@@ -208,7 +223,7 @@ function describe(result: Result): string {
   const lines = [
     `   ${result.wallS.toFixed(1)} s wall, ${cpu}, ${starts}`,
     `   ${result.tests}; exit ${result.exitCode}; load average (1 min) ${result.load[0].toFixed(2)} before, ${result.load[1].toFixed(2)} after, on ${os.availableParallelism()} CPUs`,
-    `   slowest files:\n${result.slowest.map((slow) => `${slow.file} ${slow.wallS.toFixed(1)} s${slow.cpuS === undefined ? '' : ` (its own process ${slow.cpuS.toFixed(1)} CPU-s)`}`).map((line) => `     ${line}`).join('\n')}`,
+    `   slowest files:\n${result.slowest.map((slow) => `${slow.file} ${slow.wallS.toFixed(1)} s${slow.cpuS === undefined ? '' : ` (its own process ${slow.cpuS.toFixed(1)} CPU-s, ${slow.starts} Node processes started under it)`}`).map((line) => `     ${line}`).join('\n')}`,
   ];
   if (result.leftovers.length > 0) lines.push(`   ${result.leftovers.length} processes outlived the suite by ${defaults.leakGraceS} s and were killed: ${result.leftovers.join(' ')}`);
   return lines.join('\n');
