@@ -29,7 +29,7 @@ export interface StartOptions {
   args?: string[];
   port?: number; // default: a free one
   bun?: string; // run the lesson with this Bun executable instead of the current runtime
-  loader?: false; // on Node, run it as `node file.ts`, without tsx (Node 22.18+ strips types itself)
+  loader?: false; // on Node, run it as `node file.ts`, without tsx (a Node that strips types does so anyway)
   limitMs?: number; // the longest a wait for its output or its exit may take (default: defaults.waitMs)
 }
 
@@ -119,7 +119,12 @@ function watch(child: ChildProcess, pid: number, port: number, limitMs: number):
   // Decoded as a stream, so a character split across two chunks (a █ of a bar) stays whole.
   child.stdout!.setEncoding('utf8').on('data', onData);
   child.stderr!.setEncoding('utf8').on('data', onData);
-  const exited = once(child, 'exit').then(([code, signal]) => ({ code, signal }) as Exit);
+  // 'close', not 'exit': only then has all of its output been read (a quick exit can come first).
+  let hasClosed = false;
+  const exited = once(child, 'close').then(([code, signal]) => {
+    hasClosed = true;
+    return { code, signal } as Exit;
+  });
   exited.then(() => waiters.forEach((wake) => wake()));
 
   const waitFor = (pattern: RegExp, from = 0) =>
@@ -127,7 +132,7 @@ function watch(child: ChildProcess, pid: number, port: number, limitMs: number):
       const check = () => {
         const match = output.slice(from).match(pattern);
         if (match) settle(null, match);
-        else if (child.exitCode !== null || child.signalCode !== null) settle(new Error(`exited before ${pattern}`));
+        else if (hasClosed) settle(new Error(`exited before ${pattern}`));
       };
       waiters.add(check);
       check();
@@ -187,9 +192,17 @@ function bounded<T>(what: string, limitMs: number, output: () => string, wait: (
   });
 }
 
-// On Node the lesson runs through tsx's loader, as `npx tsx file` does; Bun runs TypeScript itself.
+// Bun runs TypeScript itself, and so does a Node that strips types (by default from 22.18 and 23.6;
+// earlier 22s and 23s only with --experimental-strip-types, passed on here): the lesson runs as
+// `node file.ts`, which starts several times faster than under tsx. Elsewhere (Node 20, an older 22)
+// it runs through tsx's loader, as `npx tsx file` does. Lesson 08's pool picks its threads' entry by
+// the same test.
+export const stripsTypes = isBun || Boolean((process.features as { typescript?: unknown }).typescript);
+
 function runtimeArgs(loader?: false): string[] {
-  return isBun || loader === false ? [] : ['--import', 'tsx'];
+  if (isBun) return [];
+  if (stripsTypes) return process.execArgv.filter((arg) => /^--experimental-(strip|transform)-types$/.test(arg));
+  return loader === false ? [] : ['--import', 'tsx'];
 }
 
 function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {

@@ -1,18 +1,23 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
-import { lessonFile, start } from '../../lib/harness.ts';
+import { after, describe, test } from 'node:test';
+import { importLesson, launch, start, type Lesson } from '../../lib/harness.ts';
 
 // The measure() under test: the lesson's, or under `npm run check` the learner's exercise 02.
-const { measure }: typeof import('./loadtest.ts') = await import(`../../${lessonFile('lessons/02-load-test/loadtest.ts')}`);
+const { measure } = await importLesson<typeof import('./loadtest.ts')>('lessons/02-load-test/loadtest.ts');
 
-const server = 'lessons/01-single-process/server.ts';
+const lesson01 = 'lessons/01-single-process/server.ts';
 const loadtest = 'lessons/02-load-test/loadtest.ts';
 const ready = /listening on http:/;
 
-describe('lesson 02: measure before you scale', () => {
+// The tests only count answers and failures, so they run side by side, on one lesson 01 server.
+describe('lesson 02: measure before you scale', { concurrency: true }, () => {
+  const started: Lesson[] = [];
+  after(() => Promise.all(started.map((lesson) => lesson.stop())));
+  let server: Promise<Lesson> | undefined;
+  const target = () => (server ??= launch(lesson01, { ready }, (lesson) => started.push(lesson)));
+
   test('a short run against lesson 01 prints the figures and exits 0 with 0 errors', async (t) => {
-    const target = await start(t, server, { ready });
-    const run = await start(t, loadtest, { ready: false, args: [`${target.url}/heavy`, '--amount', '200', '--connections', '10'] });
+    const run = await start(t, loadtest, { ready: false, args: [`${(await target()).url}/heavy`, '--amount', '200', '--connections', '10'] });
     assert.deepEqual(await run.exited, { code: 0, signal: null }, run.output());
     for (const figure of ['Total time', 'Requests per second', 'Mean latency', 'p50 latency', 'p99 latency']) {
       assert.match(run.output(), new RegExp(`${figure} +\\d`), figure);
@@ -21,9 +26,8 @@ describe('lesson 02: measure before you scale', () => {
     assert.match(run.output(), /Errors +0 \(0 timeouts\)/);
   });
 
-  test('measure() is the function later lessons reuse: it counts every request and every failure', async (t) => {
-    const target = await start(t, server, { ready });
-    const figures = await measure({ url: `${target.url}/heavy`, amount: 100, connections: 5 });
+  test('measure() is the function later lessons reuse: it counts every request and every failure', async () => {
+    const figures = await measure({ url: `${(await target()).url}/heavy`, amount: 100, connections: 5 });
     assert.equal(figures.requests, 100);
     assert.equal(figures.errors + figures.non2xx, 0, `errors ${figures.errors}, non-2xx ${figures.non2xx}`);
     assert.ok(figures.requestsPerSec > 0 && figures.p99LatencyMs >= figures.p50LatencyMs, JSON.stringify(figures));
@@ -31,8 +35,7 @@ describe('lesson 02: measure before you scale', () => {
   });
 
   test('a run where requests fail exits 1 and says so', async (t) => {
-    const target = await start(t, server, { ready });
-    const run = await start(t, loadtest, { ready: false, args: [`${target.url}/heavy?n=0`, '--amount', '20'] });
+    const run = await start(t, loadtest, { ready: false, args: [`${(await target()).url}/heavy?n=0`, '--amount', '20'] });
     assert.equal((await run.exited).code, 1);
     assert.match(run.output(), /Non-2xx +20/);
     assert.match(run.output(), /20 requests failed/);

@@ -6,6 +6,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { isBun, pidsInGroup, start, waitUntil, type Lesson } from '../../lib/harness.ts';
 import { reusePortProblem } from '../09-reuseport/support.ts';
 import { boundNote, busyNote, isGeneratorBound, loadLine, type Row } from './compare.ts';
+import { readPlan, workerCount } from './options.ts';
 
 const compare = 'lessons/05-compare/compare.ts';
 const bench = 'scripts/bench.ts';
@@ -124,14 +125,27 @@ describe('lesson 05: one process against every core, side by side', { concurrenc
     assert.match(boundNote([row('single (1 process)', true), row('cluster (2 workers)', false)]), /^generator-bound: single \(1 process\)\. .*try --generator-threads 2/);
   });
 
+  test('the shared options refuse what cannot be measured, each with one line that says what to give', () => {
+    const fail = (problem: string): never => {
+      throw new Error(problem);
+    };
+    const plan = (values: Record<string, string>) => readPlan(values, 2, { amount: 100 }, fail);
+    assert.throws(() => workerCount('--workers', '0', fail), /--workers must be a whole number from 1 to 256, got "0"/);
+    assert.throws(() => plan({ amount: '5', duration: '2' }), /not both/);
+    assert.throws(() => plan({ json: '/no/such/folder/out.json' }), /--json needs a file in an existing folder/);
+    assert.throws(() => plan({ duration: '0' }), /--duration must be a number of seconds above 0/);
+    assert.throws(() => plan({ 'generator-threads': '0' }), /--generator-threads must be a whole number from 1 to 64, got "0"/);
+    assert.throws(() => plan({ connections: '2', 'generator-threads': '4' }), /--connections \(2\) cannot be fewer than --generator-threads \(4\)/);
+    assert.deepEqual(plan({ connections: '4', 'generator-threads': '4', warmup: '0' }), { path: '/heavy', amount: 100, connections: 4, warmupS: 0, generatorThreads: 4 });
+  });
+
+  // The checks above are the options' own; a run shows each script wires them to its usage and exit 2
+  // before it starts anything (bench.ts's comma-separated --workers is its own).
   const badArgs: [string, string, string[], RegExp][] = [
     ['compare', compare, ['--workers', '0'], /--workers must be a whole number from 1 to 256, got "0"/],
     ['compare', compare, ['--amount', '5', '--duration', '2'], /not both/],
-    ['compare', compare, ['--json', '/no/such/folder/out.json'], /--json needs a file in an existing folder/],
-    ['bench', bench, ['--duration', '0'], /--duration must be a number of seconds above 0/],
     ['bench', bench, ['--workers', '1,two'], /--workers must be a whole number from 1 to 256, got "two"/],
     ['bench', bench, ['--generator-threads', '0'], /--generator-threads must be a whole number from 1 to 64, got "0"/],
-    ['compare', compare, ['--connections', '2', '--generator-threads', '4'], /--connections \(2\) cannot be fewer than --generator-threads \(4\)/],
   ];
   test('bad options print one line and the usage, and exit 2', async (t) => {
     const runs = await Promise.all(badArgs.map(([, file, args]) => start(t, file, { ready: false, args, limitMs: wholeRunMs })));

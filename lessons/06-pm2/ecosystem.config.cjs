@@ -18,10 +18,11 @@ module.exports = {
       script: path.join(root, 'lessons', '03-cluster', 'worker.ts'),
       cwd: root, // the workers' working directory, wherever pm2 was started from
       // For a .ts script without one, pm2 7 picks bun whenever bun is on PATH, and refuses to start
-      // it below Node 22.18 otherwise: name Node, and let tsx's loader compile the TypeScript.
+      // it below Node 22.18 otherwise: name Node. A Node that strips types (22.18 and later) runs the
+      // TypeScript itself; an older one through tsx's loader.
       interpreter: 'node',
       // An absolute URL: a bare `--import tsx` is looked up from the daemon's cwd, wherever that was.
-      node_args: ['--import', pathToFileURL(require.resolve('tsx')).href],
+      node_args: process.features.typescript ? [] : ['--import', pathToFileURL(require.resolve('tsx')).href],
       exec_mode: 'cluster', // pm2's daemon becomes the node:cluster primary: one port, every worker
       // Every CPU this process may use, as in lesson 03; pm2's own 0 or 'max' count os.cpus(),
       // which ignores CPU affinity (containers, taskset).

@@ -9,111 +9,118 @@ import { appLimitMs, ecosystem, pm2Home, type Pm2 } from './pm2-home.ts';
 
 const onBun = isBun ? 'Bun: pm2 cluster mode needs Node (process.execPath is bun here; pm2 runs Bun apps in fork mode only)' : false;
 const cpus = os.availableParallelism();
+const stripsTypes = Boolean((process.features as { typescript?: unknown }).typescript);
 
-describe('lesson 06: pm2 runs lesson 01 on every core, in a pm2 home of its own', () => {
-  // One daemon for this whole block, in a temporary PM2_HOME: the learner's own ~/.pm2 is never
-  // touched. The tests run in order, each on the state the one before left.
-  let pm2!: Pm2; // set in before(), on Node
-  let workers: number[] = [];
-  after(() => pm2?.destroy());
-  before(async () => {
-    if (isBun) return;
-    const port = await freePort();
-    pm2 = pm2Home(port, { PATH: `${fakeBunDir()}:${process.env.PATH}` });
-    await pm2.run('start', ecosystem);
-    workers = await pm2.waitOnline(cpus);
-  });
-
-  test('starting the ecosystem file brings up one online instance per CPU, answering from more than one pid', { skip: onBun }, async () => {
-    const apps = await pm2.list();
-    assert.deepEqual(apps.map((app) => [app.name, app.pm2_env.exec_mode, app.pm2_env.status]), Array(cpus).fill(['cluster_app', 'cluster_mode', 'online']));
-    const counts = await countByPid(pm2.url, 20 * cpus, (seen) => seen.size === cpus);
-    assert.deepEqual([...counts.keys()].sort(), [...workers].sort(), `answers by pid: ${JSON.stringify([...counts])}`);
-    assert.ok(counts.size > 1, `only ${[...counts.keys()]} answered`);
-  });
-
-  test('the instances run on Node through tsx, even with a bun on PATH', { skip: onBun }, async () => {
-    for (const app of await pm2.list()) {
-      assert.equal(app.pm2_env.exec_interpreter, 'node');
-      assert.match(app.pm2_env.node_args.join(' '), /^--import file:\/\/\/.*\/node_modules\/tsx\//);
-      assert.equal(app.pm2_env.node_version, process.versions.node);
-      const binary = executableOf(app.pid);
-      assert.equal(basename(binary), basename(realpathSync(process.execPath)), `pid ${app.pid} runs ${binary}`);
-    }
-  });
-
-  test('a worker killed with SIGKILL is restarted by pm2: a new pid, its restart count up, still every CPU online', { skip: onBun }, async () => {
-    const [victim] = await pm2.list();
-    process.kill(victim.pid, 'SIGKILL');
-    await waitUntil(async () => (await alivePids([victim.pid])).length === 0, `pid ${victim.pid} to die`);
-    const survivors = workers.filter((pid) => pid !== victim.pid);
-    workers = await pm2.waitOnline(cpus, (apps) => !apps.some((app) => app.pid === victim.pid));
-    const replacement = (await pm2.list()).find((app) => app.pm_id === victim.pm_id)!;
-    assert.notEqual(replacement.pid, victim.pid);
-    assert.equal(replacement.pm2_env.restart_time, victim.pm2_env.restart_time + 1);
-    assert.deepEqual(workers.filter((pid) => pid !== replacement.pid).sort(), survivors.sort(), 'the other workers were left alone');
-    const counts = await countByPid(pm2.url, 20 * cpus, (seen) => seen.has(replacement.pid));
-    assert.ok(counts.has(replacement.pid), `the replacement ${replacement.pid} never answered: ${JSON.stringify([...counts])}`);
-  });
-
-  for (const keepAlive of [false, true]) {
-    const clients = keepAlive ? 'keep-alive clients' : 'a fresh connection per request';
-    test(`reload under continuous load replaces every pid and fails 0 requests, with ${clients}`, { skip: onBun }, async (t) => {
-      const load = startLoad(pm2.url, { connections: 4, keepAlive, limitMs: appLimitMs });
-      t.after(() => load.stop());
-      await waitUntil(() => load.count.requests >= 50, 'the load to get going');
-      await pm2.run('reload', 'cluster_app');
-      const answeredByReload = load.count.requests;
-      const old = workers;
+// Two pm2 homes, each with its own daemon and port: the blocks run side by side; inside each block
+// the tests run in order (a subtest would inherit `concurrency: true`).
+describe('lesson 06: pm2', { concurrency: true }, () => {
+  describe('pm2 runs lesson 01 on every core, in a pm2 home of its own', { concurrency: 1 }, () => {
+    // One daemon for this whole block, in a temporary PM2_HOME: the learner's own ~/.pm2 is never
+    // touched. The tests run in order, each on the state the one before left.
+    let pm2!: Pm2; // set in before(), on Node
+    let workers: number[] = [];
+    after(() => pm2?.destroy());
+    before(async () => {
+      if (isBun) return;
+      const port = await freePort();
+      pm2 = pm2Home(port, { PATH: `${fakeBunDir()}:${process.env.PATH}` });
+      await pm2.run('start', ecosystem);
       workers = await pm2.waitOnline(cpus);
-      await waitUntil(() => load.count.requests >= answeredByReload + 50, 'requests answered after the reload', appLimitMs);
-      const count = await load.stop();
-      t.diagnostic(`${clients}: ${count.requests} requests, ${count.failures} failed, ${count.non200} not 200; by pid ${JSON.stringify(count.byPid)}`);
-      assert.deepEqual(workers.filter((pid) => old.includes(pid)), [], `old ${old}, now ${workers}`);
-      assert.deepEqual(await alivePids(old), [], 'every old worker has exited');
-      assert.equal(count.failures, 0, `failures: ${JSON.stringify(count.errorCodes)}`);
-      assert.equal(count.non200, 0);
-      assert.ok(workers.some((pid) => count.byPid[pid] > 0), `no new worker answered: ${JSON.stringify(count.byPid)}`);
     });
-  }
 
-  test('stop leaves the app listed but no longer listening', { skip: onBun }, async () => {
-    await pm2.run('stop', 'cluster_app');
-    const apps = await pm2.list();
-    assert.deepEqual(apps.map((app) => [app.name, app.pm2_env.status, app.pid]), Array(cpus).fill(['cluster_app', 'stopped', 0]));
-    assert.deepEqual(await alivePids(workers), []);
-    await assert.rejects(get(pm2.url), { code: 'ECONNREFUSED' });
-  });
+    test('starting the ecosystem file brings up one online instance per CPU, answering from more than one pid', { skip: onBun }, async () => {
+      const apps = await pm2.list();
+      assert.deepEqual(apps.map((app) => [app.name, app.pm2_env.exec_mode, app.pm2_env.status]), Array(cpus).fill(['cluster_app', 'cluster_mode', 'online']));
+      const counts = await countByPid(pm2.url, 20 * cpus, (seen) => seen.size === cpus);
+      assert.deepEqual([...counts.keys()].sort(), [...workers].sort(), `answers by pid: ${JSON.stringify([...counts])}`);
+      assert.ok(counts.size > 1, `only ${[...counts.keys()]} answered`);
+    });
 
-  test('delete removes the app from the list', { skip: onBun }, async () => {
-    await pm2.run('delete', 'cluster_app');
-    assert.deepEqual(await pm2.list(), []);
-  });
+    const loader = stripsTypes ? 'with no loader (this Node strips the types itself)' : "through tsx's loader (this Node cannot strip types)";
+    test(`the instances run on Node ${loader}, even with a bun on PATH`, { skip: onBun }, async () => {
+      for (const app of await pm2.list()) {
+        assert.equal(app.pm2_env.exec_interpreter, 'node');
+        if (stripsTypes) assert.deepEqual(app.pm2_env.node_args, []);
+        else assert.match(app.pm2_env.node_args.join(' '), /^--import file:\/\/\/.*\/node_modules\/tsx\//);
+        assert.equal(app.pm2_env.node_version, process.versions.node);
+        const binary = executableOf(app.pid);
+        assert.equal(basename(binary), basename(realpathSync(process.execPath)), `pid ${app.pid} runs ${binary}`);
+      }
+    });
 
-  test('kill ends the pm2 daemon itself: its pid is gone, not only the CLI says so', { skip: onBun }, async () => {
-    const daemon = pm2.daemonPid()!;
-    assert.deepEqual(await alivePids([daemon]), [daemon], 'the daemon runs before kill');
-    await pm2.run('kill');
-    await waitUntil(async () => (await alivePids([daemon])).length === 0, `the daemon, pid ${daemon}, to be gone`);
-    assert.deepEqual(await pidsInGroup(daemon), []);
-  });
-});
+    test('a worker killed with SIGKILL is restarted by pm2: a new pid, its restart count up, still every CPU online', { skip: onBun }, async () => {
+      const [victim] = await pm2.list();
+      process.kill(victim.pid, 'SIGKILL');
+      await waitUntil(async () => (await alivePids([victim.pid])).length === 0, `pid ${victim.pid} to die`);
+      const survivors = workers.filter((pid) => pid !== victim.pid);
+      workers = await pm2.waitOnline(cpus, (apps) => !apps.some((app) => app.pid === victim.pid));
+      const replacement = (await pm2.list()).find((app) => app.pm_id === victim.pm_id)!;
+      assert.notEqual(replacement.pid, victim.pid);
+      assert.equal(replacement.pm2_env.restart_time, victim.pm2_env.restart_time + 1);
+      assert.deepEqual(workers.filter((pid) => pid !== replacement.pid).sort(), survivors.sort(), 'the other workers were left alone');
+      const counts = await countByPid(pm2.url, 20 * cpus, (seen) => seen.has(replacement.pid));
+      assert.ok(counts.has(replacement.pid), `the replacement ${replacement.pid} never answered: ${JSON.stringify([...counts])}`);
+    });
 
-describe('lesson 06: pm2 gives up on a broken app instead of restarting it forever', () => {
-  test('with its port in use every instance ends errored after at most max_restarts restarts', { skip: onBun }, async (t) => {
-    const pm2 = pm2Home(await heldPort(t));
-    t.after(() => pm2.destroy());
-    await pm2.run('start', ecosystem);
-    await waitUntil(async () => (await pm2.list()).every((app) => app.pm2_env.status === 'errored'), 'every instance to be errored', appLimitMs);
-    const apps = await pm2.list();
-    const maxRestarts = 5; // as in the ecosystem file
-    t.diagnostic(`restarts per instance: ${apps.map((app) => app.pm2_env.restart_time)}`);
-    assert.equal(apps.length, cpus);
-    for (const app of apps) {
-      assert.ok(app.pm2_env.restart_time <= maxRestarts, `instance ${app.pm_id} restarted ${app.pm2_env.restart_time} times`);
-      assert.match(readFileSync(app.pm2_env.pm_err_log_path, 'utf8'), /port \d+ is already in use/);
+    for (const keepAlive of [false, true]) {
+      const clients = keepAlive ? 'keep-alive clients' : 'a fresh connection per request';
+      test(`reload under continuous load replaces every pid and fails 0 requests, with ${clients}`, { skip: onBun }, async (t) => {
+        const load = startLoad(pm2.url, { connections: 4, keepAlive, limitMs: appLimitMs });
+        t.after(() => load.stop());
+        await waitUntil(() => load.count.requests >= 50, 'the load to get going');
+        await pm2.run('reload', 'cluster_app');
+        const answeredByReload = load.count.requests;
+        const old = workers;
+        workers = await pm2.waitOnline(cpus);
+        await waitUntil(() => load.count.requests >= answeredByReload + 50, 'requests answered after the reload', appLimitMs);
+        const count = await load.stop();
+        t.diagnostic(`${clients}: ${count.requests} requests, ${count.failures} failed, ${count.non200} not 200; by pid ${JSON.stringify(count.byPid)}`);
+        assert.deepEqual(workers.filter((pid) => old.includes(pid)), [], `old ${old}, now ${workers}`);
+        assert.deepEqual(await alivePids(old), [], 'every old worker has exited');
+        assert.equal(count.failures, 0, `failures: ${JSON.stringify(count.errorCodes)}`);
+        assert.equal(count.non200, 0);
+        assert.ok(workers.some((pid) => count.byPid[pid] > 0), `no new worker answered: ${JSON.stringify(count.byPid)}`);
+      });
     }
-    assert.deepEqual(await pidsInGroup(pm2.daemonPid()!), [pm2.daemonPid()], 'only the daemon is left: no worker is being restarted');
+
+    test('stop leaves the app listed but no longer listening', { skip: onBun }, async () => {
+      await pm2.run('stop', 'cluster_app');
+      const apps = await pm2.list();
+      assert.deepEqual(apps.map((app) => [app.name, app.pm2_env.status, app.pid]), Array(cpus).fill(['cluster_app', 'stopped', 0]));
+      assert.deepEqual(await alivePids(workers), []);
+      await assert.rejects(get(pm2.url), { code: 'ECONNREFUSED' });
+    });
+
+    test('delete removes the app from the list', { skip: onBun }, async () => {
+      await pm2.run('delete', 'cluster_app');
+      assert.deepEqual(await pm2.list(), []);
+    });
+
+    test('kill ends the pm2 daemon itself: its pid is gone, not only the CLI says so', { skip: onBun }, async () => {
+      const daemon = pm2.daemonPid()!;
+      assert.deepEqual(await alivePids([daemon]), [daemon], 'the daemon runs before kill');
+      await pm2.run('kill');
+      await waitUntil(async () => (await alivePids([daemon])).length === 0, `the daemon, pid ${daemon}, to be gone`);
+      assert.deepEqual(await pidsInGroup(daemon), []);
+    });
+  });
+
+  describe('pm2 gives up on a broken app instead of restarting it forever', { concurrency: 1 }, () => {
+    test('with its port in use every instance ends errored after at most max_restarts restarts', { skip: onBun }, async (t) => {
+      const pm2 = pm2Home(await heldPort(t));
+      t.after(() => pm2.destroy());
+      await pm2.run('start', ecosystem);
+      await waitUntil(async () => (await pm2.list()).every((app) => app.pm2_env.status === 'errored'), 'every instance to be errored', appLimitMs);
+      const apps = await pm2.list();
+      const maxRestarts = 5; // as in the ecosystem file
+      t.diagnostic(`restarts per instance: ${apps.map((app) => app.pm2_env.restart_time)}`);
+      assert.equal(apps.length, cpus);
+      for (const app of apps) {
+        assert.ok(app.pm2_env.restart_time <= maxRestarts, `instance ${app.pm_id} restarted ${app.pm2_env.restart_time} times`);
+        assert.match(readFileSync(app.pm2_env.pm_err_log_path, 'utf8'), /port \d+ is already in use/);
+      }
+      assert.deepEqual(await pidsInGroup(pm2.daemonPid()!), [pm2.daemonPid()], 'only the daemon is left: no worker is being restarted');
+    });
   });
 });
 

@@ -1,0 +1,44 @@
+// npm test: Node's test runner over every lesson's tests and the kit's own. tsx's loader costs each
+// test file's process about 0.3 s of CPU, so it is loaded only where this Node cannot strip types
+// itself (Node 20, a 22 before 22.18); Bun has its own runner (npm run test:bun).
+// Plain JavaScript: it must start where TypeScript cannot. Not named test.mjs: a bare `node --test`
+// would take that for a test file. Arguments after `npm test --` are the
+// runner's (e.g. --test-name-pattern=round-robin) or files to run instead of all of them.
+
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+const defaults = {
+  // Test files mostly wait for the lessons they start, so one more runs than there are cores. On a
+  // shared 2-core machine (load 20), 2, 3 and 4 files at once took 239, 195 and 289 s on Node 26.
+  concurrency: os.availableParallelism() + 1,
+  timeoutMs: 600_000, // a whole file's longest run, cold cache on a busy machine included
+};
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const stripsTypes = Boolean(process.features.typescript);
+const loader = stripsTypes ? [] : ['--import', 'tsx'];
+const given = process.argv.slice(2);
+const files = given.some((arg) => !arg.startsWith('-')) ? [] : testFiles();
+const chosen = (flag) => given.some((arg) => arg.startsWith(`--${flag}`)); // npm test -- --test-concurrency=3 wins
+const own = [['test-reporter', 'spec'], ['test-concurrency', defaults.concurrency], ['test-timeout', defaults.timeoutMs]].filter(([flag]) => !chosen(flag));
+const args = [...loader, '--test', ...own.map(([flag, value]) => `--${flag}=${value}`), ...given, ...files];
+
+const runner = spawn(process.execPath, args, { cwd: root, stdio: 'inherit' });
+// Ctrl+C reaches the runner itself (same terminal); a kill is passed on. Either way this waits for
+// the runner to end its lessons, then exits as it did.
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => runner.kill('SIGTERM'));
+runner.on('exit', (code, signal) => {
+  process.exitCode = code ?? 128 + os.constants.signals[signal];
+});
+
+// The files `lessons/*/*.test.ts lib/*.test.ts scripts/*.test.ts test/*.test.{ts,mjs}` names, in
+// the shell's order.
+function testFiles() {
+  const lessons = readdirSync(`${root}/lessons`).filter((name) => /^\d\d-/.test(name)).sort();
+  const testsIn = (dir) => readdirSync(`${root}/${dir}`).filter((name) => /\.test\.(ts|mjs)$/.test(name)).sort().map((name) => `${dir}/${name}`);
+  return [...lessons.flatMap((lesson) => testsIn(`lessons/${lesson}`)), ...['lib', 'scripts', 'test'].flatMap(testsIn)];
+}
