@@ -51,10 +51,13 @@ function startHosts(onStop: (stop: () => Promise<void>) => void, options: { args
   });
 }
 
-// A test run that ends early (Ctrl+C, a failure) SIGKILLs the lessons it started as it exits (the
-// harness): what they made outside their processes is removed here, as this process exits.
+// A test run that ends early (Ctrl+C, kill, a failure) SIGKILLs the lessons it started as it exits (the
+// harness): what they made outside their processes is removed here, as this process exits. The test
+// runner passes a SIGINT or SIGTERM on to this process, which may then get it twice: a listener that
+// stays keeps the second one from killing it half-way through this cleanup.
 const started = new Set<number>();
 process.on('exit', () => started.forEach(removeLeftovers));
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => undefined);
 
 // The hosts as the lesson announced them.
 function hostsOf(lesson: Lesson): Host[] {
