@@ -189,6 +189,8 @@ describe('lesson 10: the decisions, checked without starting anything', () => {
     assert.equal(pickSubnet(['10.210.255.0/24'], 255), '10.210.0', 'past 255 it wraps around');
     assert.equal(pickSubnet([], 256 + 3), '10.210.3');
     assert.equal(pickSubnet(['10.211.0.0/16', '10.209.0.0/16', '192.168.1.0/24'], 9), '10.210.9');
+    const allBut4 = Array.from({ length: 256 }, (_, x) => `10.210.${x}.0/24`).filter((cidr) => cidr !== '10.210.4.0/24');
+    assert.equal(pickSubnet(allBut4, 5), '10.210.4', 'the last of the 256 it tries');
     assert.throws(() => pickSubnet(['10.0.0.0/8'], 5), /^Error: every \/24 in 10\.210\.0\.0\/16 is in use on this machine/);
     assert.throws(() => pickSubnet(['0.0.0.0/0'], 5), /is in use/);
   });
