@@ -11,16 +11,19 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { freePort } from '../../lib/launch.ts';
-import { commandLine, wholeNumber } from '../../lib/options.ts';
+import { commandLine, wholeNumber, type Fail } from '../../lib/options.ts';
 
-const defaults = {
+export const defaults = {
   hostCount: 3,
   maxHosts: 16, // each host is a whole cluster: more than this on one machine is a typo
   frontPort: 8080, // nginx listens on 127.0.0.1:8080 (PORT=... to choose another)
   hostPort: 3000, // each host listens on its own address, so all of them can use port 3000, like real machines
+  // nginx ends a client's connection after this many requests (its own default is 1000): more than
+  // any run of lesson 02's load test sends on one connection (see "What nginx was doing" in the README).
+  requestsPerClientConnection: 1_000_000_000,
   // Namespaces, veths and the temporary folder are named ec10-<pid of the run>-..., so that a run can
   // tell its own things from those a killed run left behind, and clean the latter up.
   prefix: 'ec10-',
@@ -36,7 +39,17 @@ const usage = `Usage: [sudo] npx tsx lessons/10-many-machines/hosts.ts [--hosts 
   --local     hosts as ports on 127.0.0.1 instead of network namespaces: needs no root, only nginx
   PORT=...    nginx's port on 127.0.0.1 (default ${defaults.frontPort}); WORKERS=... workers per host`;
 
-interface Host {
+export interface Options {
+  hostCount: number;
+  isLocal: boolean;
+}
+
+interface Tools {
+  nginx?: string;
+  ip?: string;
+}
+
+export interface Host {
   name: string; // host1, host2, ...
   namespace?: string; // ec10-<pid>-<n>, also the name of this machine's end of its veth; none with --local
   address: string;
@@ -44,46 +57,233 @@ interface Host {
   cluster?: ChildProcess; // lesson 07's primary
 }
 
-const options = readOptions(process.argv.slice(2));
-const tools = findTools(options.isLocal);
-const frontPort = readPort(process.env.PORT);
-const stopping = new AbortController();
-const run = { hosts: [] as Host[], dir: '', nginx: undefined as ChildProcess | undefined, isUp: false, exitCode: 0 };
-
-// `on`, not `once`: a second Ctrl+C (tsx re-sends one) must not cut the teardown short.
-process.on('SIGINT', () => requestStop('SIGINT', 0));
-process.on('SIGTERM', () => requestStop('SIGTERM', 0));
-try {
-  await cleanLeftovers();
-  await bringUp();
-  announce();
-  run.isUp = true;
-  await once(stopping.signal, 'abort');
-} catch (error) {
-  if (!stopping.signal.aborted) {
-    run.exitCode = 1;
-    logError(`cannot start: ${(error as Error).message}`);
-  }
+// Run as a program (the guard is the file's last line, once the Run class below is defined), it
+// brings the hosts up until Ctrl+C; the tests import its decisions.
+async function main(argv: string[]): Promise<void> {
+  const options = readOptions(argv);
+  const tools = findTools(options.isLocal);
+  const run = new Run(options, tools, readPort(process.env.PORT));
+  // `on`, not `once`: a second Ctrl+C (tsx re-sends one) must not cut the teardown short. SIGHUP: a
+  // closed terminal stops the run too, rather than leaving its hosts behind.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => run.requestStop(signal, 0));
+  process.exit(await run.start());
 }
-await tearDown();
-process.exit(run.exitCode);
 
-// ---- Up: a folder, the hosts, a cluster on each, nginx in front ----
+// One run: its hosts, its folder and its nginx, brought up in start() and all removed before it returns.
+class Run {
+  readonly options: Options;
+  readonly tools: Tools;
+  readonly frontPort: number;
+  readonly stopping = new AbortController();
+  hosts: Host[] = [];
+  dir = '';
+  nginx: ChildProcess | undefined;
+  isUp = false;
+  exitCode = 0;
 
-async function bringUp(): Promise<void> {
-  run.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${defaults.prefix}${process.pid}-`));
-  fs.chmodSync(run.dir, 0o755); // nginx's workers run as an unprivileged user and read their temp paths here
-  const subnet = options.isLocal ? '' : await freeSubnet();
-  for (let n = 1; n <= options.hostCount; n++) {
-    checkNotStopping();
-    const host = options.isLocal ? await localHost(n) : namespaceHost(n, subnet);
-    run.hosts.push(host); // before it is made, so that a failure half-way still removes it
-    if (host.namespace) await makeNamespace(host, subnet, n);
+  constructor(options: Options, tools: Tools, frontPort: number) {
+    this.options = options;
+    this.tools = tools;
+    this.frontPort = frontPort;
   }
-  writeState();
-  await Promise.all(run.hosts.map(startCluster));
-  checkNotStopping();
-  await startNginx();
+
+  // Up until asked to stop, then down; the exit code.
+  async start(): Promise<number> {
+    try {
+      await this.cleanLeftovers();
+      await this.bringUp();
+      this.announce();
+      this.isUp = true;
+      await once(this.stopping.signal, 'abort');
+    } catch (error) {
+      if (!this.stopping.signal.aborted) {
+        this.exitCode = 1;
+        logError(`cannot start: ${(error as Error).message}`);
+      }
+    }
+    await this.tearDown();
+    return this.exitCode;
+  }
+
+  requestStop(reason: string, exitCode: number): void {
+    if (this.stopping.signal.aborted) return;
+    this.exitCode = exitCode;
+    (exitCode === 0 ? log : logError)(`${reason}: stopping nginx, then every host's cluster, then the hosts`);
+    this.stopping.abort();
+  }
+
+  // ---- Up: a folder, the hosts, a cluster on each, nginx in front ----
+
+  private async bringUp(): Promise<void> {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${defaults.prefix}${process.pid}-`));
+    fs.chmodSync(this.dir, 0o755); // nginx's workers run as an unprivileged user and read their temp paths here
+    const subnet = this.options.isLocal ? '' : await this.freeSubnet();
+    for (let n = 1; n <= this.options.hostCount; n++) {
+      this.checkNotStopping();
+      const host = this.options.isLocal ? await localHost(n) : namespaceHost(n, subnet);
+      this.hosts.push(host); // before it is made, so that a failure half-way still removes it
+      if (host.namespace) await this.makeNamespace(host, subnet, n);
+    }
+    this.writeState();
+    await Promise.all(this.hosts.map((host) => this.startCluster(host)));
+    this.checkNotStopping();
+    await this.startNginx();
+  }
+
+  // A host: a network namespace (its own interfaces, addresses, ports), joined to this machine by a
+  // veth pair, a virtual cable: this machine's end is x.x.x.1/30, the host's end (eth0 inside) x.x.x.2/30.
+  private async makeNamespace(host: Host, subnet: string, n: number): Promise<void> {
+    const ns = host.namespace!;
+    await this.ip('netns', 'add', ns);
+    await this.ip('link', 'add', ns, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
+    await this.ip('addr', 'add', `${subnet}.${4 * (n - 1) + 1}/30`, 'dev', ns);
+    await this.ip('link', 'set', ns, 'up');
+    await this.ip('-n', ns, 'addr', 'add', `${host.address}/30`, 'dev', 'eth0');
+    await this.ip('-n', ns, 'link', 'set', 'eth0', 'up');
+    await this.ip('-n', ns, 'link', 'set', 'lo', 'up');
+  }
+
+  // Lesson 07's primary, run as a process (never imported), by the runtime running this file, inside
+  // the host's namespace, listening on the host's address: lesson 01's server reads HOST and PORT.
+  private async startCluster(host: Host): Promise<void> {
+    const command = [process.execPath, ...process.execArgv, defaults.primaryFile];
+    const [file, ...args] = host.namespace ? [this.tools.ip!, 'netns', 'exec', host.namespace, ...command] : command;
+    const env = { ...process.env, HOST: host.address, PORT: String(host.port) };
+    const cluster = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    host.cluster = cluster;
+    const lines = relay(cluster, host.name);
+    cluster.once('exit', (code, signal) => {
+      if (this.isUp && !this.stopping.signal.aborted) log(`${host.name} is down: its cluster exited (${how(code, signal)}); nginx routes around it`);
+    });
+    this.writeState();
+    await this.waitForLine(cluster, lines, /cluster ready/, `${host.name}'s cluster`);
+  }
+
+  private async startNginx(): Promise<void> {
+    const config = path.join(this.dir, 'nginx.conf');
+    fs.writeFileSync(config, nginxConfig({ dir: this.dir, frontPort: this.frontPort, hosts: this.hosts }));
+    // -e: where nginx writes the errors it meets before it has read the config (nginx 1.19.5 and later)
+    const errorLog = (await nginxVersion(this.tools.nginx!)) >= 1_019_005 ? ['-e', 'stderr'] : [];
+    this.nginx = spawn(this.tools.nginx!, ['-p', this.dir, '-c', config, ...errorLog], { stdio: ['ignore', 'pipe', 'pipe'] });
+    relay(this.nginx, 'nginx');
+    this.nginx.once('exit', (code, signal) => {
+      if (this.isUp) this.requestStop(`nginx exited (${how(code, signal)})`, 1);
+    });
+    await this.everyHostAnswers();
+  }
+
+  // The whole path, checked end to end: requests through nginx until each host has answered one.
+  private async everyHostAnswers(): Promise<void> {
+    const deadline = Date.now() + defaults.readyMs;
+    const seen = new Set<string>();
+    while (seen.size < this.hosts.length) {
+      this.checkNotStopping();
+      if (this.nginx!.exitCode !== null) throw new Error('nginx exited at start: its lines above say why');
+      if (Date.now() > deadline) throw new Error(`through nginx, only ${[...seen].join(', ') || 'no host'} answered in ${defaults.readyMs / 1000} s`);
+      const host = await hostAnswering(`http://127.0.0.1:${this.frontPort}/`);
+      if (host) seen.add(host);
+      else await new Promise((resolve) => setTimeout(resolve, 50)); // nginx not listening yet
+    }
+  }
+
+  private announce(): void {
+    for (const host of this.hosts) {
+      const where = host.namespace ? `in namespace ${host.namespace}` : 'on this machine';
+      const pid = host.cluster!.pid;
+      log(`${host.name}: http://${host.address}:${host.port} ${where}, primary ${pid} (kill -USR2 ${pid} rolls this host)`);
+    }
+    log(`front: http://127.0.0.1:${this.frontPort}`);
+  }
+
+  // ---- Down: nginx first (no new requests), then each cluster (they drain), then the namespaces ----
+
+  private async tearDown(): Promise<void> {
+    await stopProcess(this.nginx, 'SIGQUIT'); // nginx's graceful stop: finish the requests it holds
+    await Promise.all(this.hosts.map((host) => stopProcess(host.cluster, 'SIGTERM')));
+    for (const host of this.hosts) if (host.namespace) await this.removeNamespace(host.namespace);
+    if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true });
+    log('stopped: nothing of this run is left');
+  }
+
+  // Whatever still runs inside is killed; this machine's end of the veth takes the host's end with it.
+  private async removeNamespace(ns: string): Promise<void> {
+    const pids = await this.ip('netns', 'pids', ns).catch(() => '');
+    await killAll(pids.split('\n').filter(Boolean).map(Number));
+    await this.ip('link', 'delete', ns).catch(() => undefined);
+    await this.ip('netns', 'delete', ns).catch(() => undefined);
+  }
+
+  // ---- What a killed run left behind: found by name, removed if that run no longer runs ----
+
+  private async cleanLeftovers(): Promise<void> {
+    const names = fs.readdirSync(os.tmpdir());
+    if (!this.options.isLocal) {
+      names.push(...(await this.ip('netns', 'list')).split('\n').map((line) => line.split(' ')[0]));
+      names.push(...(await this.ip('-o', 'link', 'show')).split('\n').map((line) => line.split(/[:@]/)[1]?.trim() ?? ''));
+    }
+    for (const [owner, left] of leftBehind(names, (pid) => isRunning(pid))) {
+      log(`cleaning up after run ${owner}, which is no longer running: ${left.join(', ')}`);
+      for (const name of left) await this.removeLeftover(name);
+    }
+  }
+
+  private async removeLeftover(name: string): Promise<void> {
+    const dir = path.join(os.tmpdir(), name);
+    if (!fs.existsSync(dir)) return this.removeNamespace(name);
+    const { clusterPids, nginxPid } = readState(dir);
+    // SIGTERM: its nginx stops its own workers, its clusters stop theirs.
+    await killAll(nginxPid === undefined ? clusterPids : [...clusterPids, nginxPid], 'SIGTERM');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  private writeState(): void {
+    const clusterPids = this.hosts.flatMap((host) => (host.cluster?.pid ? [host.cluster.pid] : []));
+    fs.writeFileSync(path.join(this.dir, 'state.json'), JSON.stringify({ clusterPids }));
+  }
+
+  // ---- Small tools that need the run ----
+
+  private async freeSubnet(): Promise<string> {
+    const routes = JSON.parse(await this.ip('-j', '-4', 'route', 'show', 'table', 'all')) as { dst: string }[];
+    const addresses = JSON.parse(await this.ip('-j', '-4', 'addr')) as { addr_info: { local: string; prefixlen: number }[] }[];
+    const used = [
+      ...routes.filter((route) => route.dst !== 'default').map((route) => route.dst),
+      ...addresses.flatMap((link) => link.addr_info.map((info) => `${info.local}/${info.prefixlen}`)),
+    ];
+    return pickSubnet(used, process.pid); // runs side by side start apart
+  }
+
+  private ip(...args: string[]): Promise<string> {
+    return promisify(execFile)(this.tools.ip!, args).then(
+      ({ stdout }) => stdout,
+      (error) => Promise.reject(new Error(`ip ${args.join(' ')}: ${String(error.stderr || error.message).trim()}`)),
+    );
+  }
+
+  private waitForLine(child: ChildProcess, lines: EventEmitter, pattern: RegExp, what: string): Promise<void> {
+    const stopping = this.stopping.signal;
+    return new Promise((resolve, reject) => {
+      const settle = (error?: Error) => {
+        clearTimeout(timer);
+        lines.off('line', onLine);
+        child.off('exit', onExit);
+        stopping.removeEventListener('abort', onStop);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onLine = (line: string) => pattern.test(line) && settle();
+      const onExit = (code: number | null, signal: string | null) => settle(new Error(`${what} exited before it was ready (${how(code, signal)}): its lines above say why`));
+      const onStop = () => settle(new Error('stopped'));
+      const timer = setTimeout(() => settle(new Error(`${what} was not ready after ${defaults.readyMs / 1000} s`)), defaults.readyMs);
+      lines.on('line', onLine);
+      child.once('exit', onExit);
+      stopping.addEventListener('abort', onStop);
+    });
+  }
+
+  private checkNotStopping(): void {
+    if (this.stopping.signal.aborted) throw new Error('stopped');
+  }
 }
 
 function namespaceHost(n: number, subnet: string): Host {
@@ -93,62 +293,6 @@ function namespaceHost(n: number, subnet: string): Host {
 
 async function localHost(n: number): Promise<Host> {
   return { name: `host${n}`, address: '127.0.0.1', port: await freePort() };
-}
-
-// A host: a network namespace (its own interfaces, addresses, ports), joined to this machine by a
-// veth pair, a virtual cable: this machine's end is x.x.x.1/30, the host's end (eth0 inside) x.x.x.2/30.
-async function makeNamespace(host: Host, subnet: string, n: number): Promise<void> {
-  const ns = host.namespace!;
-  await ip('netns', 'add', ns);
-  await ip('link', 'add', ns, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
-  await ip('addr', 'add', `${subnet}.${4 * (n - 1) + 1}/30`, 'dev', ns);
-  await ip('link', 'set', ns, 'up');
-  await ip('-n', ns, 'addr', 'add', `${host.address}/30`, 'dev', 'eth0');
-  await ip('-n', ns, 'link', 'set', 'eth0', 'up');
-  await ip('-n', ns, 'link', 'set', 'lo', 'up');
-}
-
-// Lesson 07's primary, run as a process (never imported), by the runtime running this file, inside
-// the host's namespace, listening on the host's address: lesson 01's server reads HOST and PORT.
-async function startCluster(host: Host): Promise<void> {
-  const command = [process.execPath, ...process.execArgv, defaults.primaryFile];
-  const [file, ...args] = host.namespace ? [tools.ip!, 'netns', 'exec', host.namespace, ...command] : command;
-  const env = { ...process.env, HOST: host.address, PORT: String(host.port) };
-  const cluster = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  host.cluster = cluster;
-  const lines = relay(cluster, host.name);
-  cluster.once('exit', (code, signal) => {
-    if (run.isUp && !stopping.signal.aborted) log(`${host.name} is down: its cluster exited (${how(code, signal)}); nginx routes around it`);
-  });
-  writeState();
-  await waitForLine(cluster, lines, /cluster ready/, `${host.name}'s cluster`);
-}
-
-async function startNginx(): Promise<void> {
-  const config = path.join(run.dir, 'nginx.conf');
-  fs.writeFileSync(config, nginxConfig());
-  // -e: where nginx writes the errors it meets before it has read the config (nginx 1.19.5 and later)
-  const errorLog = (await nginxVersion()) >= 1_019_005 ? ['-e', 'stderr'] : [];
-  run.nginx = spawn(tools.nginx!, ['-p', run.dir, '-c', config, ...errorLog], { stdio: ['ignore', 'pipe', 'pipe'] });
-  relay(run.nginx, 'nginx');
-  run.nginx.once('exit', (code, signal) => {
-    if (run.isUp) requestStop(`nginx exited (${how(code, signal)})`, 1);
-  });
-  await everyHostAnswers();
-}
-
-// The whole path, checked end to end: requests through nginx until each host has answered one.
-async function everyHostAnswers(): Promise<void> {
-  const deadline = Date.now() + defaults.readyMs;
-  const seen = new Set<string>();
-  while (seen.size < run.hosts.length) {
-    checkNotStopping();
-    if (run.nginx!.exitCode !== null) throw new Error('nginx exited at start: its lines above say why');
-    if (Date.now() > deadline) throw new Error(`through nginx, only ${[...seen].join(', ') || 'no host'} answered in ${defaults.readyMs / 1000} s`);
-    const host = await hostAnswering(`http://127.0.0.1:${frontPort}/`);
-    if (host) seen.add(host);
-    else await new Promise((resolve) => setTimeout(resolve, 50)); // nginx not listening yet
-  }
 }
 
 function hostAnswering(url: string): Promise<string | undefined> {
@@ -161,22 +305,12 @@ function hostAnswering(url: string): Promise<string | undefined> {
   });
 }
 
-function announce(): void {
-  for (const host of run.hosts) {
-    const where = host.namespace ? `in namespace ${host.namespace}` : 'on this machine';
-    const pid = host.cluster!.pid;
-    log(`${host.name}: http://${host.address}:${host.port} ${where}, primary ${pid} (kill -USR2 ${pid} rolls this host)`);
-  }
-  log(`front: http://127.0.0.1:${frontPort}`);
-}
-
 // ---- nginx's config, generated into the run's own folder: nothing of the system's nginx is used ----
 
-function nginxConfig(): string {
-  const dir = run.dir;
-  const servers = run.hosts.map((host) => `    server ${host.address}:${host.port} max_fails=1 fail_timeout=5s;`);
+export function nginxConfig({ dir, frontPort, hosts }: { dir: string; frontPort: number; hosts: Pick<Host, 'name' | 'address' | 'port'>[] }): string {
+  const servers = hosts.map((host) => `    server ${host.address}:${host.port} max_fails=1 fail_timeout=5s;`);
   // $upstream_addr lists every address a request tried ("a:3000, b:3000" after a retry): the last one answered.
-  const names = run.hosts.map((host) => `    ~${host.address.replaceAll('.', '\\.')}:${host.port}$ ${host.name};`);
+  const names = hosts.map((host) => `    ~${host.address.replaceAll('.', '\\.')}:${host.port}$ ${host.name};`);
   return `# Generated by lessons/10-many-machines/hosts.ts for one run; removed when it stops.
 daemon off;
 worker_processes auto;
@@ -207,6 +341,9 @@ ${servers.join('\n')}
 
   server {
     listen 127.0.0.1:${frontPort};
+    # A client's connection is closed after this many requests (nginx's default: 1000). A load tool
+    # that writes its next request before it reads "Connection: close" (autocannon) loses that request.
+    keepalive_requests ${defaults.requestsPerClientConnection};
     location / {
       proxy_pass http://hosts;
       proxy_http_version 1.1; # keep-alive to the hosts needs HTTP/1.1...
@@ -223,68 +360,22 @@ ${servers.join('\n')}
 `;
 }
 
-// ---- Down: nginx first (no new requests), then each cluster (they drain), then the namespaces ----
+// ---- What a killed run left behind, and the processes it still runs ----
 
-function requestStop(reason: string, exitCode: number): void {
-  if (stopping.signal.aborted) return;
-  run.exitCode = exitCode;
-  (exitCode === 0 ? log : logError)(`${reason}: stopping nginx, then every host's cluster, then the hosts`);
-  stopping.abort();
-}
-
-async function tearDown(): Promise<void> {
-  await stopProcess(run.nginx, 'SIGQUIT'); // nginx's graceful stop: finish the requests it holds
-  await Promise.all(run.hosts.map((host) => stopProcess(host.cluster, 'SIGTERM')));
-  for (const host of run.hosts) if (host.namespace) await removeNamespace(host.namespace);
-  if (run.dir) fs.rmSync(run.dir, { recursive: true, force: true });
-  log('stopped: nothing of this run is left');
-}
-
-async function stopProcess(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), defaults.stopMs).unref();
-  await exited;
-  clearTimeout(timer);
-}
-
-// Whatever still runs inside is killed; this machine's end of the veth takes the host's end with it.
-async function removeNamespace(ns: string): Promise<void> {
-  await killAll(await namespacePids(ns));
-  await ip('link', 'delete', ns).catch(() => undefined);
-  await ip('netns', 'delete', ns).catch(() => undefined);
-}
-
-// ---- What a killed run left behind: found by name, removed if that run no longer runs ----
-
-async function cleanLeftovers(): Promise<void> {
-  const left = new Map<number, string[]>(); // owner pid -> what it left
-  const note = (name: string) => {
-    const owner = Number(name.slice(defaults.prefix.length).split('-')[0]);
-    if (isOurs(name) && !isRunning(owner)) left.set(owner, [...(left.get(owner) ?? []), name]);
-  };
-  if (!options.isLocal) (await ip('netns', 'list')).split('\n').forEach((line) => note(line.split(' ')[0]));
-  if (!options.isLocal) (await ip('-o', 'link', 'show')).split('\n').forEach((line) => note(line.split(/[:@]/)[1]?.trim() ?? ''));
-  fs.readdirSync(os.tmpdir()).forEach(note);
-  for (const [owner, names] of left) {
-    log(`cleaning up after run ${owner}, which is no longer running: ${[...new Set(names)].join(', ')}`);
-    for (const name of new Set(names)) await removeLeftover(name);
+// The names (namespaces, veths, folders) of runs that no longer run, by the pid of their run.
+export function leftBehind(names: string[], isRunning: (pid: number) => boolean): Map<number, string[]> {
+  const left = new Map<number, string[]>();
+  for (const name of new Set(names)) {
+    const owner = ownerOf(name);
+    if (owner !== undefined && !isRunning(owner)) left.set(owner, [...(left.get(owner) ?? []), name]);
   }
+  return left;
 }
 
-async function removeLeftover(name: string): Promise<void> {
-  const dir = path.join(os.tmpdir(), name);
-  if (!fs.existsSync(dir)) return removeNamespace(name);
-  const { clusterPids, nginxPid } = readState(dir);
-  // SIGTERM: its nginx stops its own workers, its clusters stop theirs.
-  await killAll(nginxPid === undefined ? clusterPids : [...clusterPids, nginxPid], 'SIGTERM');
-  fs.rmSync(dir, { recursive: true, force: true });
-}
-
-function writeState(): void {
-  const clusterPids = run.hosts.flatMap((host) => (host.cluster?.pid ? [host.cluster.pid] : []));
-  fs.writeFileSync(path.join(run.dir, 'state.json'), JSON.stringify({ clusterPids }));
+// ec10-<pid>-<anything>: the pid of the run that made it.
+export function ownerOf(name: string): number | undefined {
+  const match = new RegExp(`^${defaults.prefix}(\\d+)-.`).exec(name);
+  return match ? Number(match[1]) : undefined;
 }
 
 function readState(dir: string): { clusterPids: number[]; nginxPid?: number } {
@@ -296,10 +387,6 @@ function readState(dir: string): { clusterPids: number[]; nginxPid?: number } {
     clusterPids: clusterPids.filter((pid) => commandOf(pid).includes(defaults.primaryFile)),
     nginxPid: nginxPid > 0 && commandOf(nginxPid).includes(dir) ? nginxPid : undefined,
   };
-}
-
-function isOurs(name: string): boolean {
-  return new RegExp(`^${defaults.prefix}\\d+-`).test(name);
 }
 
 function isRunning(pid: number): boolean {
@@ -332,28 +419,28 @@ function isAlive(pid: number): boolean {
   return tryOr(() => process.kill(pid, 0), false) !== false;
 }
 
-async function namespacePids(ns: string): Promise<number[]> {
-  const out = await ip('netns', 'pids', ns).catch(() => '');
-  return out.split('\n').filter(Boolean).map(Number);
+async function stopProcess(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), defaults.stopMs).unref();
+  await exited;
+  clearTimeout(timer);
 }
 
 // ---- Addresses: a /24 nothing on this machine uses yet ----
 
-async function freeSubnet(): Promise<string> {
-  const routes = JSON.parse(await ip('-j', '-4', 'route', 'show', 'table', 'all')) as { dst: string }[];
-  const addresses = JSON.parse(await ip('-j', '-4', 'addr')) as { addr_info: { local: string; prefixlen: number }[] }[];
-  const used = [
-    ...routes.filter((route) => route.dst !== 'default').map((route) => route.dst),
-    ...addresses.flatMap((link) => link.addr_info.map((info) => `${info.local}/${info.prefixlen}`)),
-  ];
+// The first 10.210.X (X from `start`, wrapping around) whose /24 overlaps none of the `used` routes and addresses.
+export function pickSubnet(used: string[], start: number): string {
   for (let i = 0; i < 256; i++) {
-    const subnet = `${defaults.subnet}.${(process.pid + i) % 256}`; // runs side by side start apart
+    const subnet = `${defaults.subnet}.${(start + i) % 256}`;
     if (!used.some((cidr) => overlaps(`${subnet}.0/24`, cidr))) return subnet;
   }
   throw new Error(`every /24 in ${defaults.subnet}.0.0/16 is in use on this machine (ip route): free one`);
 }
 
-function overlaps(a: string, b: string): boolean {
+// Whether two IPv4 networks (a.b.c.d/bits, or one address) share an address.
+export function overlaps(a: string, b: string): boolean {
   const [addressA, bitsA = '32'] = a.split('/');
   const [addressB, bitsB = '32'] = b.split('/');
   const bits = Math.min(Number(bitsA), Number(bitsB));
@@ -367,15 +454,8 @@ function toNumber(address: string): number {
 
 // ---- Small tools ----
 
-function ip(...args: string[]): Promise<string> {
-  return promisify(execFile)(tools.ip!, args).then(
-    ({ stdout }) => stdout,
-    (error) => Promise.reject(new Error(`ip ${args.join(' ')}: ${String(error.stderr || error.message).trim()}`)),
-  );
-}
-
-async function nginxVersion(): Promise<number> {
-  const { stderr } = await promisify(execFile)(tools.nginx!, ['-v']);
+async function nginxVersion(nginx: string): Promise<number> {
+  const { stderr } = await promisify(execFile)(nginx, ['-v']);
   const [, major, minor, patch] = stderr.match(/\/(\d+)\.(\d+)\.(\d+)/) ?? ['', '0', '0', '0'];
   return Number(major) * 1_000_000 + Number(minor) * 1_000 + Number(patch);
 }
@@ -390,30 +470,6 @@ function relay(child: ChildProcess, label: string): EventEmitter {
     });
   }
   return lines;
-}
-
-function waitForLine(child: ChildProcess, lines: EventEmitter, pattern: RegExp, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const settle = (error?: Error) => {
-      clearTimeout(timer);
-      lines.off('line', onLine);
-      child.off('exit', onExit);
-      stopping.signal.removeEventListener('abort', onStop);
-      if (error) reject(error);
-      else resolve();
-    };
-    const onLine = (line: string) => pattern.test(line) && settle();
-    const onExit = (code: number | null, signal: string | null) => settle(new Error(`${what} exited before it was ready (${how(code, signal)}): its lines above say why`));
-    const onStop = () => settle(new Error('stopped'));
-    const timer = setTimeout(() => settle(new Error(`${what} was not ready after ${defaults.readyMs / 1000} s`)), defaults.readyMs);
-    lines.on('line', onLine);
-    child.once('exit', onExit);
-    stopping.signal.addEventListener('abort', onStop);
-  });
-}
-
-function checkNotStopping(): void {
-  if (stopping.signal.aborted) throw new Error('stopped');
 }
 
 function how(code: number | null, signal: string | null): string {
@@ -438,22 +494,31 @@ function logError(line: string): void {
 
 // ---- Before anything starts: the options, and the tools this needs ----
 
-function readOptions(argv: string[]): { hostCount: number; isLocal: boolean } {
+// `fail` says what is wrong with a value; by default it prints the usage and exits 2.
+export function readOptions(argv: string[], fail: Fail = usageError): Options {
   const { values } = commandLine('hosts', usage).parse(argv, { hosts: { type: 'string' }, local: { type: 'boolean' } });
-  const hostCount = values.hosts === undefined ? defaults.hostCount : wholeNumber('--hosts', values.hosts, usageError, defaults.maxHosts);
+  const hostCount = values.hosts === undefined ? defaults.hostCount : wholeNumber('--hosts', values.hosts, fail, defaults.maxHosts);
   return { hostCount, isLocal: values.local === true };
 }
 
-function findTools(isLocal: boolean): { nginx?: string; ip?: string } {
-  const tools = { nginx: process.env.NGINX || findExecutable('nginx'), ip: findExecutable('ip') };
-  const missing: string[] = [];
-  if (!isLocal && process.platform !== 'linux') missing.push('Linux (network namespaces are a Linux feature)');
-  if (!isLocal && process.getuid?.() !== 0) missing.push('root (to make network namespaces: run it with sudo)');
-  if (!isLocal && !tools.ip) missing.push('ip (sudo apt-get install iproute2)');
-  if (!tools.nginx || !isExecutable(tools.nginx)) missing.push(`nginx${process.env.NGINX ? ` at NGINX=${process.env.NGINX}` : ''} (sudo apt-get install nginx, or brew install nginx)`);
-  if (missing.length === 0) return tools;
-  console.error(`hosts: missing ${missing.join(', ')}${isLocal ? '' : '; or try --local, which needs only nginx'}`);
+function findTools(isLocal: boolean): Tools {
+  const nginx = process.env.NGINX || findExecutable('nginx');
+  const tools = { nginx: nginx && isExecutable(nginx) ? nginx : undefined, ip: findExecutable('ip') };
+  const problem = missingTools(isLocal, { platform: process.platform, uid: process.getuid?.(), ...tools, nginxFromEnv: process.env.NGINX });
+  if (!problem) return tools;
+  console.error(problem);
   process.exit(1);
+}
+
+// What this machine lacks for this run, in one line with how to get it; undefined if nothing.
+export function missingTools(isLocal: boolean, found: { platform: string; uid?: number; ip?: string; nginx?: string; nginxFromEnv?: string }): string | undefined {
+  const missing: string[] = [];
+  if (!isLocal && found.platform !== 'linux') missing.push('Linux (network namespaces are a Linux feature)');
+  if (!isLocal && found.uid !== 0) missing.push('root (to make network namespaces: run it with sudo)');
+  if (!isLocal && !found.ip) missing.push('ip (sudo apt-get install iproute2)');
+  if (!found.nginx) missing.push(`nginx${found.nginxFromEnv ? ` at NGINX=${found.nginxFromEnv}` : ''} (sudo apt-get install nginx, or brew install nginx)`);
+  if (missing.length === 0) return undefined;
+  return `hosts: missing ${missing.join(', ')}${isLocal ? '' : '; or try --local, which needs only nginx'}`;
 }
 
 // The sbin folders too: a user's PATH often leaves them out, and that is where nginx and ip live.
@@ -476,3 +541,5 @@ function readPort(raw: string | undefined): number {
 function usageError(problem: string): never {
   return commandLine('hosts', usage).fail(problem);
 }
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main(process.argv.slice(2));
