@@ -81,6 +81,25 @@ function endGroupsOnExit(): void {
   process.once('exit', () => running.forEach((pgid) => killGroup(pgid)));
 }
 
+// A kill -9 of this process runs no 'exit' hook: a guardian process (lib/guardian.mjs) holds the list
+// of running groups and ends them when the pipe from this process closes.
+let guardian: ChildProcess | undefined;
+function tellGuardian(line: string): void {
+  guardian ??= startGuardian();
+  guardian.stdin?.write(`${line}\n`);
+}
+
+function startGuardian(): ChildProcess {
+  const file = join(root, 'lib', 'guardian.mjs');
+  const child = spawn(process.execPath, [file], { detached: true, stdio: ['pipe', 'ignore', 'ignore'], env: childEnv({}) });
+  child.on('error', () => {}); // no guardian: the 'exit' hook still ends the groups
+  child.stdin?.on('error', () => {});
+  // Neither the guardian nor the pipe to it keeps this process alive.
+  child.unref();
+  (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  return child;
+}
+
 // For a script (or a test process) that starts lessons: Ctrl+C or kill ends it through 'exit', so
 // its lessons end with it, and its exit status says which signal it was (128 + the signal's number).
 export function exitOnSignals(): void {
@@ -103,6 +122,7 @@ export async function launch(file: string, options: StartOptions, onSpawn?: (les
   const pid = child.pid!;
   endGroupsOnExit();
   running.add(pid);
+  tellGuardian(`+${pid}`);
   const lesson = watch(child, pid, port, options.limitMs ?? defaults.waitMs);
   onSpawn?.(lesson);
   if (options.ready) await lesson.waitFor(options.ready);
@@ -145,6 +165,7 @@ function watch(child: ChildProcess, pid: number, port: number, limitMs: number):
     await exited;
     await waitUntil(async () => (await pidsInGroup(pid)).length === 0, `process group ${pid} to be empty`);
     running.delete(pid);
+    tellGuardian(`-${pid}`);
   };
 
   return {

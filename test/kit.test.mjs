@@ -14,7 +14,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const lessons = readdirSync(join(root, 'lessons')).filter((name) => /^\d\d-/.test(name));
 
 if (!(await canImportTypeScript())) await importEveryTest();
-const { freePort, isBun, start, startLoad, waitUntil } = await import('../lib/harness.ts');
+const { freePort, isAlive, isBun, pidsInGroup, start, startLoad, waitUntil } = await import('../lib/harness.ts');
 const { commandLine } = await import('../lib/options.ts');
 
 // True where this runtime strips types (Node 22.18+, Bun) or a loader was given (npm test's --import tsx).
@@ -78,6 +78,18 @@ describe('the kit', () => {
     assert.ok(before.length >= 3, `a primary and two workers (and maybe tsx's esbuild): ${before}`);
     await cluster.stop();
     assert.deepEqual(await cluster.groupPids(), []);
+  });
+
+  // A kill -9 runs no 'exit' hook: the launcher's guardian (lib/guardian.mjs) ends the groups.
+  test('a kill -9 of a script that started lessons still ends every lesson it started', async (t) => {
+    const args = ['--duration', '30', '--warmup', '0', '--workers', '2'];
+    const run = await start(t, 'lessons/05-compare/compare.ts', { ready: /single \(1 process\): measuring/, args });
+    const groups = [...run.output().matchAll(/as process group (\d+)/g)].map((match) => Number(match[1]));
+    assert.equal(groups.length, 1, run.output());
+    assert.ok((await pidsInGroup(groups[0])).length > 0, 'lesson 01 runs in its group');
+    process.kill(run.pid, 'SIGKILL');
+    await waitUntil(() => !isAlive(run.pid), `compare (pid ${run.pid}) to be gone`);
+    for (const pgid of groups) await waitUntil(async () => (await pidsInGroup(pgid)).length === 0, `process group ${pgid}, started by the killed compare, to be empty`);
   });
 
   test('the harness load loop counts a refused connection as a failure, so "0 failures" means something', async () => {
