@@ -102,9 +102,16 @@ function startGuardian(): ChildProcess {
 
 // For a script (or a test process) that starts lessons: Ctrl+C or kill ends it through 'exit', so
 // its lessons end with it, and its exit status says which signal it was (128 + the signal's number).
+// `on`, not `once`: a test runner passes its own signal on, so a second one can arrive while the
+// 'exit' hook is still ending groups, and with no listener left it would kill this process mid-way.
 export function exitOnSignals(): void {
+  let isExiting = false;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => process.exit(128 + os.constants.signals[signal]));
+    process.on(signal, () => {
+      if (isExiting) return;
+      isExiting = true;
+      process.exit(128 + os.constants.signals[signal]);
+    });
   }
 }
 

@@ -4,8 +4,8 @@
 // Run it:  npx tsx exercises/02-load-test/loadtest.ts http://127.0.0.1:3000/heavy --amount 1200 --connections 10
 
 import autocannon from 'autocannon';
-import { pathToFileURL } from 'node:url';
-import { commandLine, type Fail } from '../../lib/options.ts';
+import { commandLine, seconds, wholeNumber } from '../../lib/options.ts';
+import { isMain } from '../../lib/runtime.ts';
 import { todo } from '../todo.ts';
 
 export const defaults = {
@@ -48,17 +48,26 @@ const usage = `Usage: npx tsx exercises/02-load-test/loadtest.ts <url> [--amount
   --connections C    how many requests at a time (default ${defaults.connections})`;
 const { fail: usageError, parse } = commandLine('loadtest', usage);
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main(process.argv.slice(2));
+if (isMain(import.meta.url)) await main(process.argv.slice(2));
 
 async function main(argv: string[]): Promise<void> {
   const load = readArgs(argv);
   const figures = await measure({ ...load, progress: process.stderr.isTTY });
   console.log(report(figures));
-  const failed = figures.errors + figures.non2xx;
+  const { failed, unanswered } = failuresOf(figures, load.amount);
   if (failed === 0) return;
   const hint = figures.requests === 0 ? ': is a server listening there? (npx tsx lessons/01-single-process/server.ts)' : '';
-  console.error(`${failed} requests failed${hint}`);
+  const lost = unanswered > 0 ? ` (${unanswered} of ${load.amount} never answered)` : '';
+  console.error(`${failed} requests failed${lost}${hint}`);
   process.exitCode = 1;
+}
+
+// Every request that did not get a 2xx. autocannon drops a request it wrote into a connection the
+// server was closing, and counts no error for it: a run of `amount` requests that got fewer answers
+// lost the rest.
+export function failuresOf(figures: Figures, amount?: number): { failed: number; unanswered: number } {
+  const unanswered = amount === undefined ? 0 : Math.max(0, amount - figures.requests);
+  return { failed: figures.errors + figures.non2xx + unanswered, unanswered };
 }
 
 // The measuring function every later lesson and script reuses.
@@ -96,11 +105,11 @@ export function measure(load: Load): Promise<Figures> {
 }
 
 // autocannon gives each worker thread connections / threads of them, rounded down (at least one).
-function connectionsOpened(connections: number, threads = 1): number {
+export function connectionsOpened(connections: number, threads = 1): number {
   return Math.max(1, Math.floor(connections / threads)) * threads;
 }
 
-function figuresOf(url: string, connections: number, result: autocannon.Result, totalTimeS: number): Figures {
+export function figuresOf(url: string, connections: number, result: autocannon.Result, totalTimeS: number): Figures {
   // TODO 2: the figures, from autocannon's result (see its type, autocannon.Result): the requests
   // answered (result.requests.total), requests per second over the run's real length (totalTimeS,
   // TODO 1's; 0 for a run of no length), the latencies (mean, p50, p99, in ms), and every failure:
@@ -131,7 +140,7 @@ function readArgs(argv: string[]): Load {
   if (values.amount !== undefined && values.duration !== undefined) return usageError('give --amount or --duration, not both');
   const connections = values.connections === undefined ? defaults.connections : wholeNumber('--connections', values.connections, usageError, defaults.maxConnections);
   const durationS = values.duration === undefined ? undefined : seconds('--duration', values.duration, usageError);
-  const amount = values.amount === undefined ? undefined : wholeNumber('--amount', values.amount, usageError);
+  const amount = values.amount === undefined ? undefined : wholeNumber('--amount', values.amount, usageError, defaults.maxAmount);
   if (connections > (amount ?? Infinity)) return usageError(`--connections (${connections}) cannot be more than --amount (${amount})`);
   return { url, amount, durationS, connections };
 }
@@ -142,19 +151,3 @@ function readUrl(raw: string): string {
   return usageError(`expected an http:// URL, got ${JSON.stringify(raw)}`);
 }
 
-// The option checks every later script reuses, so that all of them word a bad value the same way.
-// `fail` prints the script's own usage and exits 2 (lib/options.ts).
-export type { Fail };
-
-export function wholeNumber(name: string, raw: string, fail: Fail, max = defaults.maxAmount): number {
-  if (/^[1-9]\d{0,9}$/.test(raw) && Number(raw) <= max) return Number(raw);
-  return fail(`${name} must be a whole number from 1 to ${max}, got ${JSON.stringify(raw)}`);
-}
-
-export function seconds(name: string, raw: string, fail: Fail, { allowZero = false } = {}): number {
-  const value = Number(raw);
-  const isInRange = (allowZero ? value >= 0 : value > 0) && value <= defaults.maxSeconds;
-  if (raw.trim() !== '' && isInRange) return value;
-  const floor = allowZero ? 'from 0' : 'above 0';
-  return fail(`${name} must be a number of seconds ${floor} (at most ${defaults.maxSeconds}), got ${JSON.stringify(raw)}`);
-}

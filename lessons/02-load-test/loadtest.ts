@@ -52,11 +52,20 @@ async function main(argv: string[]): Promise<void> {
   const load = readArgs(argv);
   const figures = await measure({ ...load, progress: process.stderr.isTTY });
   console.log(report(figures));
-  const failed = figures.errors + figures.non2xx;
+  const { failed, unanswered } = failuresOf(figures, load.amount);
   if (failed === 0) return;
   const hint = figures.requests === 0 ? ': is a server listening there? (npx tsx lessons/01-single-process/server.ts)' : '';
-  console.error(`${failed} requests failed${hint}`);
+  const lost = unanswered > 0 ? ` (${unanswered} of ${load.amount} never answered)` : '';
+  console.error(`${failed} requests failed${lost}${hint}`);
   process.exitCode = 1;
+}
+
+// Every request that did not get a 2xx. autocannon drops a request it wrote into a connection the
+// server was closing, and counts no error for it: a run of `amount` requests that got fewer answers
+// lost the rest.
+export function failuresOf(figures: Figures, amount?: number): { failed: number; unanswered: number } {
+  const unanswered = amount === undefined ? 0 : Math.max(0, amount - figures.requests);
+  return { failed: figures.errors + figures.non2xx + unanswered, unanswered };
 }
 
 // The measuring function every later lesson and script reuses.

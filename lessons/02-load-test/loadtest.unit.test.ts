@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type autocannon from 'autocannon';
 import { seconds, wholeNumber } from '../../lib/options.ts';
-import { connectionsOpened, figuresOf, report, type Figures } from './loadtest.ts';
+import { connectionsOpened, failuresOf, figuresOf, report, type Figures } from './loadtest.ts';
 
 // fail() prints and exits in a script; here it throws what it would have printed.
 const fail = (problem: string): never => {
@@ -79,6 +79,16 @@ describe("lesson 02's figures", () => {
         '  Non-2xx              3',
       ].join('\n'),
     );
+  });
+});
+
+describe("lesson 02's failures", () => {
+  test('errors, non-2xx answers and, for a run of --amount N, every request never answered are failures', () => {
+    assert.deepEqual(failuresOf({ ...figures, errors: 0, non2xx: 0 }, 1200), { failed: 0, unanswered: 0 });
+    assert.deepEqual(failuresOf({ ...figures, errors: 0, non2xx: 0, requests: 1199 }, 1200), { failed: 1, unanswered: 1 });
+    assert.deepEqual(failuresOf(figures, 1200), { failed: 5, unanswered: 0 });
+    assert.deepEqual(failuresOf({ ...figures, requests: 1190 }, 1200), { failed: 15, unanswered: 10 });
+    assert.deepEqual(failuresOf({ ...figures, errors: 0, non2xx: 0, requests: 50 }), { failed: 0, unanswered: 0 }, 'a --duration run has no amount to fall short of');
   });
 });
 
