@@ -16,7 +16,9 @@ export const defaults = {
   maxWorkers: 256, // each worker is a whole process of ~50 MB: more than this is a typo
   workerFile: fileURLToPath(new URL('./worker.ts', import.meta.url)),
   graceMs: 10_000, // a worker asked to stop that has not exited by then gets SIGKILL, and the exit is 1
-  listenTimeoutMs: 10_000, // a worker not listening by then is killed: it counts as a quick exit
+  // A worker not listening by then is killed, and it counts as a quick exit. Generous: a worker
+  // under tsx on a busy 2-core machine took over 10 s to listen (seen in the suite at load 20).
+  listenTimeoutMs: 30_000,
   minUptimeMs: 1_000, // a worker that dies before it has listened this long exited quickly...
   maxQuickExits: 5, // ...and after this many quick exits in a row, its slot is given up
   stopSignals: ['SIGINT', 'SIGTERM', 'SIGHUP'] as NodeJS.Signals[], // SIGHUP: the terminal closed
