@@ -8,7 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { exitOnSignals, launch, pidsRunning, type Lesson } from '../../lib/launch.ts';
+import { exitOnSignals, isAlive, launch, pidsRunning, type Lesson } from '../../lib/launch.ts';
 import { startLoad, type LoadCount } from '../../lib/load.ts';
 import { commandLine, wholeNumber } from '../../lib/options.ts';
 import { defaults as lesson03 } from '../03-cluster/primary.ts';
@@ -163,15 +163,6 @@ export function removeNamespace(name: string): void {
 
 function ip(...args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function killQuietly(pid: number): void {

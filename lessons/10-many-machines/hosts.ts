@@ -13,8 +13,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { freePort } from '../../lib/launch.ts';
-import { commandLine, wholeNumber, type Fail } from '../../lib/options.ts';
+import { freePort, isAlive } from '../../lib/launch.ts';
+import { commandLine, port, wholeNumber, type Fail } from '../../lib/options.ts';
 
 export const defaults = {
   hostCount: 3,
@@ -413,12 +413,6 @@ async function killAll(pids: number[], signal: NodeJS.Signals = 'SIGKILL'): Prom
   }
 }
 
-function isAlive(pid: number): boolean {
-  const stat = tryOr(() => fs.readFileSync(`/proc/${pid}/stat`, 'utf8'), '');
-  if (process.platform === 'linux') return stat !== '' && !/^\d+ \(.*\) Z/.test(stat); // a zombie is gone
-  return tryOr(() => process.kill(pid, 0), false) !== false;
-}
-
 async function stopProcess(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, 'exit');
@@ -532,10 +526,10 @@ function isExecutable(file: string): boolean {
 }
 
 function readPort(raw: string | undefined): number {
-  if (raw === undefined || raw === '') return defaults.frontPort;
-  if (/^\d{1,5}$/.test(raw) && Number(raw) >= 1 && Number(raw) <= 65_535) return Number(raw);
-  console.error(`hosts: PORT must be a whole number from 1 to 65535, got ${JSON.stringify(raw)}: try PORT=${defaults.frontPort}`);
-  process.exit(1);
+  return port('PORT', raw, defaults.frontPort, (problem) => {
+    console.error(`hosts: ${problem}`);
+    process.exit(1);
+  }, { min: 1 });
 }
 
 function usageError(problem: string): never {
