@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';
 import os from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { get, heldPort, sendAndFlush, start, type Lesson, type Reply } from '../../lib/harness.ts';
 import { stopTests } from '../01-single-process/stop-tests.ts';
@@ -9,7 +10,14 @@ import { stopTests } from '../01-single-process/stop-tests.ts';
 const server = 'lessons/08-worker-threads/server.ts';
 const ready = /listening on http:/;
 const cpus = os.availableParallelism();
-const long = '/heavy?n=100000000'; // the most one request may buy: a good part of a second on one core
+const long = '/heavy?n=100000000'; // a tenth of a second or so of one core (the most one request may buy is 100 times that)
+
+// Each thread's CPU time so far, in ms, by thread id (Linux's /proc/<pid>/task/<tid>/schedstat, in ns).
+function cpuMsByThread(pid: number): Map<number, number> {
+  const tids = readdirSync(`/proc/${pid}/task`).map(Number);
+  return new Map(tids.map((tid) => [tid, Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6]));
+}
+const cpuTimeSkip = process.platform === 'linux' ? false : "needs Linux /proc for each thread's CPU time";
 
 // Sends `count` /heavy requests at once, each on its own connection, and returns every answer.
 function concurrently(lesson: Lesson, path: string, count: number): Promise<Reply[]> {
@@ -61,13 +69,31 @@ describe('lesson 08: the CPU work on worker threads, the event loop free', () =>
     assert.deepEqual(finished, ['/', ...longs.map(() => long)], 'the quick request waited for a long one');
   });
 
+  // Order alone cannot tell a count on a thread from no count at all: the CPU each thread burns can.
+  test('a long /heavy burns its count in CPU on a worker thread, and the event loop next to none', { skip: cpuTimeSkip }, async (t) => {
+    const lesson = await start(t, server, { ready, env: { THREADS: '2' } });
+    await get(`${lesson.url}/heavy?n=1`); // each side's lazy setup, outside the measure
+    const loops = 3_000_000_000;
+    const before = cpuMsByThread(lesson.pid);
+    const counted = sendAndFlush(`${lesson.url}/heavy?n=${loops}`);
+    await counted.flushed;
+    assert.equal((await get(`${lesson.url}/`)).status, 200);
+    assert.equal(await counted, `The result of the CPU intensive task is ${loops}\n`);
+    const after = cpuMsByThread(lesson.pid);
+    const used = [...after].map(([tid, ms]) => ({ tid, ms: ms - (before.get(tid) ?? 0) }));
+    const eventLoopMs = used.find(({ tid }) => tid === lesson.pid)!.ms;
+    const busiest = used.filter(({ tid }) => tid !== lesson.pid).sort((a, b) => b.ms - a.ms)[0];
+    assert.ok(busiest.ms >= loops / 1e7, `no thread burned the count: the busiest other thread used ${busiest.ms.toFixed(1)} ms of CPU`);
+    assert.ok(eventLoopMs < busiest.ms / 10, `the event loop used ${eventLoopMs.toFixed(1)} ms of CPU against the counting thread's ${busiest.ms.toFixed(1)}`);
+  });
+
   test('?n= keeps lesson 01\'s bounds: a bad n gets 400 with the reason; unknown paths 404, other methods 405', async (t) => {
     const lesson = await start(t, server, { ready });
     assert.equal((await get(`${lesson.url}/heavy?n=42`)).body, 'The result of the CPU intensive task is 42\n');
-    for (const n of ['abc', '0', '1e6', '100000001']) {
+    for (const n of ['abc', '0', '1e6', '10000000001']) {
       const reply = await get(`${lesson.url}/heavy?n=${n}`);
       assert.equal(reply.status, 400, `n=${n}`);
-      assert.match(reply.body, /^n must be a whole number from 1 to 100000000, got ".*"\n$/, `n=${n}`);
+      assert.match(reply.body, /^n must be a whole number from 1 to 10000000000, got ".*"\n$/, `n=${n}`);
     }
     assert.equal((await get(`${lesson.url}/nope`)).status, 404);
     const post = await get(`${lesson.url}/heavy`, { method: 'POST' });
