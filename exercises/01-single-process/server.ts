@@ -8,7 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { commandLine, port as readPort, type Fail } from '../../lib/options.ts';
 import { isMain } from '../../lib/runtime.ts';
-import { readLoops } from './heavy.ts';
+import { countRound, readLoops } from './heavy.ts';
 import { todo } from '../todo.ts';
 
 export const defaults = {
@@ -98,7 +98,7 @@ export class Server extends EventEmitter<{ listening: [url: string]; stopping: [
     //   - keep answering for this.#options.drainMs (#answer() then says Connection: close), then
     //     #close() and settle with 0; setTimeout() does the waiting
     //   - as a safety net, settle with #cutTheRest()'s 1 after this.#options.graceMs, whichever comes
-    //     first; .unref() both timers, so that they never keep the process alive by themselves
+    //     first; .unref() that timer, so that it never keeps the process alive by itself
     //   - settling: clear the other timer, emit 'stopped' with the exit code, resolve with it
     return todo('exercises/01-single-process/server.ts', 'stop() answers what is open, then resolves with the exit code (TODO 3)');
   }
@@ -165,11 +165,13 @@ export function routes(handOff?: (res: http.ServerResponse, loops: number) => vo
     //   - GET /heavy?n=42: read n with readLoops(new URLSearchParams(query).get('n')); when it gives a
     //     reason, 400 with that reason; else, if `handOff` was given, handOff(res, loops) and stop
     //     there (lesson 08 counts on a thread); else count (TODO 2) and answerHeavy(res, count)
-    // TODO 2: /heavy's count, right here in this handler, not in a function of its own: a plain
-    // synchronous `while` loop that counts from 0 up to n's loops. No await, no setImmediate: while it
-    // counts, this process's one JavaScript thread answers nobody else, which is what lesson 01 shows
-    // and lesson 03 fixes. (Why inline? lessons/01-single-process/heavy.ts says: V8's Maglev would
-    // inline a small counting function into this handler and leave the loop slow for good.)
+    // TODO 2: /heavy's count, right here in this handler, not in a function of its own: plain
+    // synchronous `while` loops that count from 0 up to n's loops, in rounds of countRound(loops,
+    // total) (an inner loop counts one round, the outer adds it to the total). No await, no
+    // setImmediate: while it counts, this process's one JavaScript thread answers nobody else, which
+    // is what lesson 01 shows and lesson 03 fixes. (Why inline, and why rounds? heavy.ts says: V8's
+    // Maglev would inline a small counting function here and leave the loop slow for good, and one
+    // counter past 2^31 turns the loop to floating point for good.)
     reply(res, 501, 'TODO in exercises/01-single-process/server.ts: routes() answers / and /heavy (TODO 1)');
   };
 }

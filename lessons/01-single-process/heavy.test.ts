@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { get, sendAndFlush, start } from '../../lib/harness.ts';
-import { countRound, heavy, heavyDefaults, readLoops } from './heavy.ts';
 
 const server = 'lessons/01-single-process/server.ts';
 const ready = /listening on http:/;
@@ -18,36 +17,6 @@ const cpuTimeSkip = process.platform === 'linux' ? false : 'needs Linux /proc fo
 function leastCpuMs(loops: number): number {
   return loops / 1e7;
 }
-
-describe("lesson 01: /heavy's count and its bounds", () => {
-  test('?n= is a whole number from 1 to 10,000,000,000; anything else is a reason for a 400', () => {
-    assert.deepEqual(readLoops(null), { loops: heavyDefaults.loops });
-    assert.deepEqual(readLoops('1'), { loops: 1 });
-    assert.deepEqual(readLoops('10000000000'), { loops: 10_000_000_000 }, 'the most one request may buy');
-    for (const raw of ['10000000001', '99999999999', '100000000000', '0', '01', '-5', '1e6', '', ' 5', '5 ', '0x10', '1.5']) {
-      const n = readLoops(raw);
-      assert.ok('reason' in n, `n=${JSON.stringify(raw)} was taken as ${JSON.stringify(n)}`);
-      assert.equal(n.reason, `n must be a whole number from 1 to 10000000000, got ${JSON.stringify(raw)}`);
-    }
-    assert.match((readLoops('7'.repeat(500)) as { reason: string }).reason, /got "7{20}"$/, 'a long n is cut in the message');
-  });
-
-  test('a count goes in rounds of at most a billion, each bound a 32-bit integer, the last one what is left', () => {
-    assert.equal(countRound(5_000_000, 0), 5_000_000, 'the default: one round');
-    assert.equal(countRound(10_000_000_000, 0), 1_000_000_000);
-    assert.equal(countRound(10_000_000_000, 9_000_000_000), 1_000_000_000, 'the last full round');
-    assert.equal(countRound(2_000_000_001, 2_000_000_000), 1, 'what is left');
-    assert.equal(countRound(3_500_000_000, 3_000_000_000), 500_000_000);
-    for (const total of [0, 1e9, 2e9, 5e9, 9e9]) {
-      const round = countRound(heavyDefaults.maxLoops, total);
-      assert.ok(Number.isInteger(round) && round > 0 && round <= 2 ** 31 - 1, `round ${round} after ${total}`);
-    }
-  });
-
-  test('heavy() counts exactly to n, however the rounds fall', () => {
-    for (const n of [0, 1, 42, 1_000_001]) assert.equal(heavy(n), n);
-  });
-});
 
 describe('lesson 01: a long /heavy blocks, and what it costs shows it', () => {
   // Order alone cannot tell a count from no count (an instant /heavy also comes first): the CPU the

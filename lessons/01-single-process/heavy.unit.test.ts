@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { heavy, heavyDefaults, readLoops } from './heavy.ts';
+import { countRound, heavy, heavyDefaults, readLoops } from './heavy.ts';
 
-const refusal = (shown: string) => ({ reason: `n must be a whole number from 1 to 100000000, got ${JSON.stringify(shown)}` });
+const refusal = (shown: string) => ({ reason: `n must be a whole number from 1 to 10000000000, got ${JSON.stringify(shown)}` });
 
 describe("lesson 01's loop count (?n=)", () => {
   test("no n counts to the seed's 5,000,000", () => {
@@ -10,17 +10,17 @@ describe("lesson 01's loop count (?n=)", () => {
     assert.equal(heavyDefaults.loops, 5_000_000);
   });
 
-  test('n from 1 to 100,000,000 is the count, both ends included', () => {
+  test('n from 1 to 10,000,000,000 is the count, both ends included', () => {
     assert.deepEqual(readLoops('1'), { loops: 1 });
     assert.deepEqual(readLoops('42'), { loops: 42 });
-    assert.deepEqual(readLoops('99999999'), { loops: 99_999_999 });
-    assert.deepEqual(readLoops('100000000'), { loops: 100_000_000 });
+    assert.deepEqual(readLoops('9999999999'), { loops: 9_999_999_999 });
+    assert.deepEqual(readLoops('10000000000'), { loops: 10_000_000_000 });
   });
 
   test('one more than the cap, or any larger count, is refused with the reason', () => {
-    assert.deepEqual(readLoops('100000001'), refusal('100000001'));
-    assert.deepEqual(readLoops('999999999'), refusal('999999999'));
-    assert.deepEqual(readLoops('1000000000'), refusal('1000000000'));
+    assert.deepEqual(readLoops('10000000001'), refusal('10000000001'));
+    assert.deepEqual(readLoops('99999999999'), refusal('99999999999'));
+    assert.deepEqual(readLoops('100000000000'), refusal('100000000000'));
   });
 
   test('anything but plain decimal digits is refused: 0, signs, exponents, spaces, leading zeros', () => {
@@ -33,9 +33,22 @@ describe("lesson 01's loop count (?n=)", () => {
     assert.deepEqual(readLoops('x'.repeat(10_000)), refusal('x'.repeat(20)));
   });
 
-  test('heavy(n) counts to n', () => {
+  test('a count goes in rounds of at most a billion, each bound a 32-bit integer, the last one what is left', () => {
+    assert.equal(countRound(5_000_000, 0), 5_000_000, 'the default: one round');
+    assert.equal(countRound(10_000_000_000, 0), 1_000_000_000);
+    assert.equal(countRound(10_000_000_000, 9_000_000_000), 1_000_000_000, 'the last full round');
+    assert.equal(countRound(2_000_000_001, 2_000_000_000), 1, 'what is left');
+    assert.equal(countRound(3_500_000_000, 3_000_000_000), 500_000_000);
+    for (const total of [0, 1e9, 2e9, 5e9, 9e9]) {
+      const round = countRound(heavyDefaults.maxLoops, total);
+      assert.ok(Number.isInteger(round) && round > 0 && round <= 2 ** 31 - 1, `round ${round} after ${total}`);
+    }
+  });
+
+  test('heavy(n) counts to n, however the rounds fall', () => {
     assert.equal(heavy(0), 0);
     assert.equal(heavy(1), 1);
     assert.equal(heavy(12_345), 12_345);
+    assert.equal(heavy(1_000_001), 1_000_001);
   });
 });

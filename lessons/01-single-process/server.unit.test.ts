@@ -92,7 +92,7 @@ describe("lesson 01's Server, in-process", () => {
     const post = await get(`${url}/heavy`, { method: 'POST' });
     assert.deepEqual([post.status, post.headers.allow], [405, 'GET, HEAD']);
     const bad = await get(`${url}/heavy?n=0`);
-    assert.deepEqual([bad.status, bad.body], [400, 'n must be a whole number from 1 to 100000000, got "0"\n']);
+    assert.deepEqual([bad.status, bad.body], [400, 'n must be a whole number from 1 to 10000000000, got "0"\n']);
   });
 
   test('a port in use rejects listen() with one line that names the port and what to do', async (t) => {
