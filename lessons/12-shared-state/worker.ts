@@ -1,0 +1,153 @@
+// Lesson 12's web worker, one per CPU in lesson 07's cluster (primary.ts forks it). Its routes keep
+// nothing of their own: /visit counts and /limited limits in the store (Redis, or memory to show the
+// bug), and /heavy hands its count to the job workers through a BullMQ queue and waits for the result.
+
+import { Job, Queue, QueueEvents } from 'bullmq';
+import cluster from 'node:cluster';
+import http from 'node:http';
+import net from 'node:net';
+import { Redis as Client } from 'ioredis';
+import { readLoops } from '../01-single-process/heavy.ts';
+import { connect, jobDefaults, type HeavyJob, type HeavyResult } from './jobs.ts';
+import { admit, readSettings, verdict, type Settings } from './policy.ts';
+import { memoryStore, redisStore, type Store } from './store.ts';
+
+const defaults = {
+  port: 3000,
+  host: '127.0.0.1',
+  drainMs: 500, // as lesson 01: after SIGTERM, answer what is open with Connection: close, then close
+  graceMs: 5_000,
+};
+
+interface Parts {
+  settings: Settings;
+  store: Store;
+  queue: Queue<HeavyJob, HeavyResult>;
+  events: QueueEvents;
+  clients: Client[];
+}
+
+const settings = readSettings(process.env);
+if ('problem' in settings) fail(settings.problem); // the primary has checked them already
+if (!process.env.REDIS_URL) fail('REDIS_URL is not set: run primary.ts, which starts a Redis and sets it');
+const parts = await connectAll(settings as Settings, process.env.REDIS_URL!);
+const server = http.createServer((req, res) => void answer(req, res, parts));
+let isStopping = false;
+server.once('error', (error) => fail(`cannot listen: ${error.message}`));
+server.listen(Number(process.env.PORT || defaults.port), process.env.HOST || defaults.host, () => {
+  console.log(`[pid ${process.pid}] listening, ${(settings as Settings).store} store`);
+});
+process.on('SIGINT', stop).on('SIGTERM', stop).on('disconnect', stop);
+
+async function connectAll(settings: Settings, url: string): Promise<Parts> {
+  const redis = new Client(url); // fails a command after a few retries: a request gets 503, not a hang
+  const blocking = connect(url); // QueueEvents blocks on Redis streams
+  const queue = new Queue<HeavyJob, HeavyResult>(jobDefaults.queue, {
+    connection: redis,
+    prefix: jobDefaults.prefix,
+    defaultJobOptions: { removeOnComplete: jobDefaults.keep, removeOnFail: jobDefaults.keep },
+  });
+  const events = new QueueEvents(jobDefaults.queue, { connection: blocking, prefix: jobDefaults.prefix });
+  await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
+  const store = settings.store === 'redis' ? redisStore(redis) : memoryStore();
+  return { settings, store, queue, events, clients: [redis, blocking] };
+}
+
+async function answer(req: http.IncomingMessage, res: http.ServerResponse, parts: Parts): Promise<void> {
+  res.setHeader('x-worker-pid', process.pid);
+  if (isStopping || !server.listening) res.setHeader('connection', 'close');
+  const url = req.url ?? '/';
+  const at = url.indexOf('?');
+  const [path, query] = at === -1 ? [url, ''] : [url.slice(0, at), url.slice(at + 1)];
+  if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, `Method ${req.method} not allowed: use GET`, { allow: 'GET, HEAD' });
+  try {
+    if (path === '/') return reply(res, 200, `Served by pid ${process.pid}`);
+    if (path === '/visit') return await visit(res, parts);
+    if (path === '/limited') return await limited(req, res, parts);
+    if (path === '/heavy') return await heavy(res, parts, new URLSearchParams(query).get('n'));
+    if (path.startsWith('/jobs/')) return await jobResult(res, parts, path.slice('/jobs/'.length));
+    reply(res, 404, 'Not found: try /, /visit, /limited, /heavy or /jobs/<id>');
+  } catch (error) {
+    reply(res, 503, `Redis did not answer (${(error as Error).message}): try again`, { 'retry-after': '1' });
+  }
+}
+
+async function visit(res: http.ServerResponse, { store }: Parts): Promise<void> {
+  const count = await store.visit();
+  reply(res, 200, `Visit ${count}, counted in ${store.name} by pid ${process.pid}`, { 'x-visit': String(count) });
+}
+
+// Per client address: all of a test's requests come from 127.0.0.1, as one client.
+async function limited(req: http.IncomingMessage, res: http.ServerResponse, { store, settings }: Parts): Promise<void> {
+  const { count, msLeft } = await store.hit(req.socket.remoteAddress ?? 'unknown', settings.windowS * 1000);
+  const { isAllowed, remaining, retryAfterS } = verdict(count, msLeft, settings.limit);
+  const headers = { 'x-ratelimit-limit': String(settings.limit), 'x-ratelimit-remaining': String(remaining) };
+  if (isAllowed) return reply(res, 200, `Allowed: request ${count} of ${settings.limit} in this ${settings.windowS} s window`, headers);
+  reply(res, 429, `Too many requests: ${settings.limit} per ${settings.windowS} s; try again in ${retryAfterS} s`, { ...headers, 'retry-after': String(retryAfterS) });
+}
+
+// The job is added, then waited for: the answer is lesson 01's, so every load test and comparison
+// works unchanged. A job not done within ANSWER_WITHIN gets 202 and its URL; it is not lost.
+async function heavy(res: http.ServerResponse, { queue, events, settings }: Parts, raw: string | null): Promise<void> {
+  const n = readLoops(raw);
+  if ('reason' in n) return reply(res, 400, n.reason);
+  const admission = admit(await queue.getWaitingCount(), settings.maxQueued);
+  if (!admission.isAdmitted) {
+    return reply(res, 503, `Queue full: ${settings.maxQueued} jobs waiting; try again in ${admission.retryAfterS} s`, { 'retry-after': String(admission.retryAfterS) });
+  }
+  const job = await queue.add('count', { loops: n.loops });
+  try {
+    const result = await job.waitUntilFinished(events, settings.answerWithinS * 1000);
+    reply(res, 200, `The result of the CPU intensive task is ${result.total}`, { 'x-job-id': job.id!, 'x-job-worker-pid': String(result.pid) });
+  } catch (error) {
+    if (!/timed out before finishing/.test((error as Error).message)) return reply(res, 500, `Job ${job.id} failed: ${(error as Error).message}`);
+    reply(res, 202, `Job ${job.id} is not done after ${settings.answerWithinS} s: GET /jobs/${job.id} for its result`, { location: `/jobs/${job.id}`, 'x-job-id': job.id! });
+  }
+}
+
+async function jobResult(res: http.ServerResponse, { queue }: Parts, id: string): Promise<void> {
+  if (!/^[1-9]\d{0,15}$/.test(id)) return reply(res, 400, `A job id is a whole number, got ${JSON.stringify(id.slice(0, 20))}`);
+  const job = await Job.fromId<HeavyJob, HeavyResult>(queue, id);
+  if (!job) return reply(res, 404, `No job ${id}: finished jobs are kept ${jobDefaults.keep.age} s`);
+  const state = await job.getState();
+  if (state === 'completed') return reply(res, 200, `The result of the CPU intensive task is ${job.returnvalue.total}`, { 'x-job-id': id, 'x-job-worker-pid': String(job.returnvalue.pid) });
+  if (state === 'failed') return reply(res, 500, `Job ${id} failed: ${job.failedReason}`);
+  reply(res, 202, `Job ${id} is ${state}: ask again`, { 'retry-after': '1' });
+}
+
+function reply(res: http.ServerResponse, status: number, line: string, headers: Record<string, string> = {}): void {
+  const body = `${line}\n`;
+  res.writeHead(status, { ...headers, 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+// ---- Stopping: lesson 01's drain, then the Redis connections, then leave the primary ----
+
+function stop(): void {
+  if (isStopping) return;
+  isStopping = true;
+  console.log(`[pid ${process.pid}] stopping: answering what is open, then exiting`);
+  // As lesson 01 explains: net's close stops accepting without destroying fresh idle connections.
+  if (server instanceof net.Server) net.Server.prototype.close.call(server);
+  setTimeout(() => process.exit(1), defaults.graceMs).unref();
+  setTimeout(() => {
+    server.close(() => void disconnectAll().then(leave));
+    server.closeIdleConnections();
+  }, defaults.drainMs).unref();
+}
+
+async function disconnectAll(): Promise<void> {
+  await Promise.allSettled([parts.events.close(), parts.queue.close()]);
+  parts.clients.forEach((client) => client.disconnect());
+}
+
+function leave(): void {
+  if (!cluster.isWorker || !process.connected) process.exit(0);
+  process.once('disconnect', () => process.exit(0));
+  cluster.worker!.disconnect();
+}
+
+function fail(line: string): never {
+  console.error(`[pid ${process.pid}] ${line}`);
+  process.exit(1);
+}
