@@ -4,8 +4,7 @@
 import os from 'node:os';
 
 export interface Settings {
-  store: 'redis' | 'memory'; // where the counter and the rate limit live: the bug (memory) or the fix
-  limit: number; // requests a client may make per window on /limited
+  limit: number; // requests a client may make per window on /redis/limited (and on /memory/limited, per worker)
   windowS: number;
   maxQueued: number; // /heavy jobs waiting for a job worker; one more is refused with 503
   jobWorkers: number; // processes that take /heavy jobs off the queue
@@ -22,9 +21,7 @@ const ranges: Record<string, { key: keyof Settings; min: number; max: number; fa
 
 // Every setting from the environment, or the one line that says which is wrong and how to fix it.
 export function readSettings(env: Record<string, string | undefined>): Settings | { problem: string } {
-  const store = env.STORE || 'redis';
-  if (store !== 'redis' && store !== 'memory') return { problem: `STORE must be redis or memory, got ${JSON.stringify(store.slice(0, 20))}: try STORE=redis` };
-  const settings: Settings = { store, limit: 0, windowS: 0, maxQueued: 0, jobWorkers: 0, answerWithinS: 0 };
+  const settings: Settings = { limit: 0, windowS: 0, maxQueued: 0, jobWorkers: 0, answerWithinS: 0 };
   for (const [name, { key, min, max, fallback }] of Object.entries(ranges)) {
     const raw = env[name];
     const value = raw === undefined || raw === '' ? fallback : /^[1-9]\d{0,8}$/.test(raw) ? Number(raw) : NaN;
@@ -64,8 +61,8 @@ export function verdict(count: number, msLeft: number, limit: number): Verdict {
 
 // ---- The queue: bounded, so that a burst costs memory in Redis up to a limit and no further ----
 
-// Checked before a job is added, by each web worker on its own: N web workers may each admit one at
-// the bound at the same moment, so the queue holds at most maxQueued + N - 1.
+// Checked before a job is added, by each web worker on its own, one admission at a time: N web workers
+// may each admit one at the bound at the same moment, so the queue holds at most maxQueued + N - 1.
 export function admit(waiting: number, maxQueued: number): { isAdmitted: true } | { isAdmitted: false; retryAfterS: number } {
   if (waiting < maxQueued) return { isAdmitted: true };
   return { isAdmitted: false, retryAfterS: 1 };

@@ -1,7 +1,7 @@
 // Lesson 12: state and work that outlive a process. Starts a Redis of its own, JOB_WORKERS job workers
 // (processes that count /heavy jobs from a BullMQ queue) and lesson 07's cluster of web workers, which
-// keep their counter and rate limit in Redis (STORE=memory: in each worker, to see the bug).
-// Run it:  npx tsx lessons/12-shared-state/primary.ts      then: curl -i http://127.0.0.1:3000/visit
+// count visits and limit clients in each worker's memory (/memory/...: the bug) or in Redis (/redis/...).
+// Run it:  npx tsx lessons/12-shared-state/primary.ts      then: curl -i http://127.0.0.1:3000/redis/visit
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -21,8 +21,7 @@ const defaults = {
 const usage = `Usage: npx tsx lessons/12-shared-state/primary.ts
 
   It takes no options; its settings come from the environment:
-  STORE=redis          where /visit counts and /limited limits: redis (shared) or memory (each worker its own)
-  LIMIT=10 WINDOW=10   /limited lets a client make LIMIT requests per WINDOW seconds
+  LIMIT=10 WINDOW=10   /redis/limited lets a client make LIMIT requests per WINDOW seconds (/memory/limited: per worker)
   JOB_WORKERS=<CPUs>   processes that count /heavy jobs
   MAX_QUEUED=100       /heavy jobs waiting at most; one more gets 503 with Retry-After
   ANSWER_WITHIN=30     seconds /heavy waits for its job before it answers 202 and the job's URL
@@ -50,7 +49,7 @@ async function main(): Promise<void> {
   process.env.REDIS_URL = redis.url; // the web workers and job workers inherit it
   await Promise.all(Array.from({ length: (settings as Settings).jobWorkers }, () => startJobWorker(0)));
   if (isStopping) process.exit(0);
-  log(`${jobWorkers.size} job workers ready; forking the web workers (${(settings as Settings).store} store)`);
+  log(`${jobWorkers.size} job workers ready; forking the web workers`);
   startZeroDowntime({ workerFile: defaults.workerFile });
 }
 

@@ -1,6 +1,6 @@
-// Lesson 12's web worker, one per CPU in lesson 07's cluster (primary.ts forks it). Its routes keep
-// nothing of their own: /visit counts and /limited limits in the store (Redis, or memory to show the
-// bug), and /heavy hands its count to the job workers through a BullMQ queue and waits for the result.
+// Lesson 12's web worker, one per CPU in lesson 07's cluster (primary.ts forks it). /memory/visit and
+// /memory/limited count and limit in this worker's memory: the bug. /redis/visit and /redis/limited do
+// the same in Redis: the fix. /heavy hands its count to the job workers through a BullMQ queue.
 
 import { Job, Queue, QueueEvents } from 'bullmq';
 import cluster from 'node:cluster';
@@ -21,7 +21,7 @@ const defaults = {
 
 interface Parts {
   settings: Settings;
-  store: Store;
+  stores: Record<Store['name'], Store>;
   queue: Queue<HeavyJob, HeavyResult>;
   events: QueueEvents;
   clients: Client[];
@@ -35,7 +35,7 @@ const server = http.createServer((req, res) => void answer(req, res, parts));
 let isStopping = false;
 server.once('error', (error) => fail(`cannot listen: ${error.message}`));
 server.listen(Number(process.env.PORT || defaults.port), process.env.HOST || defaults.host, () => {
-  console.log(`[pid ${process.pid}] listening, ${(settings as Settings).store} store`);
+  console.log(`[pid ${process.pid}] listening on http://${process.env.HOST || defaults.host}:${(server.address() as net.AddressInfo).port}`);
 });
 process.on('SIGINT', stop).on('SIGTERM', stop).on('disconnect', stop);
 
@@ -49,8 +49,7 @@ async function connectAll(settings: Settings, url: string): Promise<Parts> {
   });
   const events = new QueueEvents(jobDefaults.queue, { connection: blocking, prefix: jobDefaults.prefix });
   await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
-  const store = settings.store === 'redis' ? redisStore(redis) : memoryStore();
-  return { settings, store, queue, events, clients: [redis, blocking] };
+  return { settings, stores: { memory: memoryStore(), redis: redisStore(redis) }, queue, events, clients: [redis, blocking] };
 }
 
 async function answer(req: http.IncomingMessage, res: http.ServerResponse, parts: Parts): Promise<void> {
@@ -62,27 +61,28 @@ async function answer(req: http.IncomingMessage, res: http.ServerResponse, parts
   if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, `Method ${req.method} not allowed: use GET`, { allow: 'GET, HEAD' });
   try {
     if (path === '/') return reply(res, 200, `Served by pid ${process.pid}`);
-    if (path === '/visit') return await visit(res, parts);
-    if (path === '/limited') return await limited(req, res, parts);
+    const [, where, what] = /^\/(memory|redis)\/(visit|limited)$/.exec(path) ?? [];
+    if (what === 'visit') return await visit(res, parts.stores[where as Store['name']]);
+    if (what === 'limited') return await limited(req, res, parts.stores[where as Store['name']], parts.settings);
     if (path === '/heavy') return await heavy(res, parts, new URLSearchParams(query).get('n'));
     if (path.startsWith('/jobs/')) return await jobResult(res, parts, path.slice('/jobs/'.length));
-    reply(res, 404, 'Not found: try /, /visit, /limited, /heavy or /jobs/<id>');
+    reply(res, 404, 'Not found: try /, /redis/visit, /redis/limited, /memory/visit, /memory/limited, /heavy or /jobs/<id>');
   } catch (error) {
     reply(res, 503, `Redis did not answer (${(error as Error).message}): try again`, { 'retry-after': '1' });
   }
 }
 
-async function visit(res: http.ServerResponse, { store }: Parts): Promise<void> {
+async function visit(res: http.ServerResponse, store: Store): Promise<void> {
   const count = await store.visit();
   reply(res, 200, `Visit ${count}, counted in ${store.name} by pid ${process.pid}`, { 'x-visit': String(count) });
 }
 
 // Per client address: all of a test's requests come from 127.0.0.1, as one client.
-async function limited(req: http.IncomingMessage, res: http.ServerResponse, { store, settings }: Parts): Promise<void> {
+async function limited(req: http.IncomingMessage, res: http.ServerResponse, store: Store, settings: Settings): Promise<void> {
   const { count, msLeft } = await store.hit(req.socket.remoteAddress ?? 'unknown', settings.windowS * 1000);
   const { isAllowed, remaining, retryAfterS } = verdict(count, msLeft, settings.limit);
   const headers = { 'x-ratelimit-limit': String(settings.limit), 'x-ratelimit-remaining': String(remaining) };
-  if (isAllowed) return reply(res, 200, `Allowed: request ${count} of ${settings.limit} in this ${settings.windowS} s window`, headers);
+  if (isAllowed) return reply(res, 200, `Allowed: request ${count} of ${settings.limit} in this ${settings.windowS} s window, counted in ${store.name}`, headers);
   reply(res, 429, `Too many requests: ${settings.limit} per ${settings.windowS} s; try again in ${retryAfterS} s`, { ...headers, 'retry-after': String(retryAfterS) });
 }
 
@@ -91,11 +91,10 @@ async function limited(req: http.IncomingMessage, res: http.ServerResponse, { st
 async function heavy(res: http.ServerResponse, { queue, events, settings }: Parts, raw: string | null): Promise<void> {
   const n = readLoops(raw);
   if ('reason' in n) return reply(res, 400, n.reason);
-  const admission = admit(await queue.getWaitingCount(), settings.maxQueued);
-  if (!admission.isAdmitted) {
-    return reply(res, 503, `Queue full: ${settings.maxQueued} jobs waiting; try again in ${admission.retryAfterS} s`, { 'retry-after': String(admission.retryAfterS) });
+  const job = await admitAndAdd(queue, settings.maxQueued, n.loops);
+  if ('retryAfterS' in job) {
+    return reply(res, 503, `Queue full: ${settings.maxQueued} jobs waiting; try again in ${job.retryAfterS} s`, { 'retry-after': String(job.retryAfterS) });
   }
-  const job = await queue.add('count', { loops: n.loops });
   try {
     const result = await job.waitUntilFinished(events, settings.answerWithinS * 1000);
     reply(res, 200, `The result of the CPU intensive task is ${result.total}`, { 'x-job-id': job.id!, 'x-job-worker-pid': String(result.pid) });
@@ -103,6 +102,19 @@ async function heavy(res: http.ServerResponse, { queue, events, settings }: Part
     if (!/timed out before finishing/.test((error as Error).message)) return reply(res, 500, `Job ${job.id} failed: ${(error as Error).message}`);
     reply(res, 202, `Job ${job.id} is not done after ${settings.answerWithinS} s: GET /jobs/${job.id} for its result`, { location: `/jobs/${job.id}`, 'x-job-id': job.id! });
   }
+}
+
+// One admission at a time in this worker: a count and an add of another request cannot slip in
+// between this one's, so the queue never holds more than maxQueued plus one per web worker.
+let admissions: Promise<unknown> = Promise.resolve();
+
+function admitAndAdd(queue: Parts['queue'], maxQueued: number, loops: number): Promise<Job<HeavyJob, HeavyResult> | { retryAfterS: number }> {
+  const next = admissions.then(async () => {
+    const admission = admit(await queue.getWaitingCount(), maxQueued);
+    return admission.isAdmitted ? queue.add('count', { loops }) : { retryAfterS: admission.retryAfterS };
+  });
+  admissions = next.catch(() => undefined);
+  return next;
 }
 
 async function jobResult(res: http.ServerResponse, { queue }: Parts, id: string): Promise<void> {
