@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { alivePids, get, isBun, launch, waitUntil, type Lesson, type Reply } from '../../lib/harness.ts';
+import { after, before, describe, test, type TestContext } from 'node:test';
+import { alivePids, get, launch, waitUntil, type Lesson, type Reply } from '../../lib/harness.ts';
 import { cleanLeftovers, redisServerProblem } from './redis.ts';
 
 const primary = 'lessons/12-shared-state/primary.ts';
@@ -12,6 +12,8 @@ const workerCount = 2;
 const limit = 5;
 const maxLoops = '100000000'; // the most one /heavy may count: long enough to be killed in the middle
 const noRedis = redisServerProblem();
+// Each wait's bound: a roll starts two workers, each through tsx, on a busy 2-core machine.
+const limitMs = 60_000;
 // Never a Redis of the machine's: each run starts its own, and its counts start at 0.
 const env = { WORKERS: String(workerCount), JOB_WORKERS: '2', MAX_QUEUED: '4', LIMIT: String(limit), WINDOW: '600', REDIS_URL: '' };
 
@@ -20,7 +22,7 @@ const env = { WORKERS: String(workerCount), JOB_WORKERS: '2', MAX_QUEUED: '4', L
 function lessonForAll(): () => Lesson {
   let lesson: Lesson | undefined;
   before(async () => {
-    lesson = await launch(primary, { ready, env }, (started) => (lesson = started));
+    lesson = await launch(primary, { ready, env, limitMs }, (started) => (lesson = started));
   });
   after(() => lesson?.stop());
   return () => lesson!;
@@ -85,10 +87,10 @@ describe('lesson 12: state and work that outlive a process', { skip: noRedis ?? 
     assert.deepEqual(visitNumbers(replies), range(1, replies.length));
   });
 
-  test('in Redis, the count carries on through a rolling restart under load: no gap, no repeat, no request lost', async () => {
+  test('in Redis, the count carries on through a rolling restart under load: no gap, no repeat, no request lost', async (t) => {
     const before = Number((await get(`${lesson().url}/redis/visit`)).headers['x-visit']);
     const mark = lesson().output().length;
-    const load = visitLoad(`${lesson().url}/redis/visit`, 4);
+    const load = startLoops(t, `${lesson().url}/redis/visit`, 4);
     process.kill(lesson().pid, 'SIGUSR2');
     await lesson().waitFor(new RegExp(`rolling restart done: ${workerCount} of ${workerCount} workers replaced`), mark);
     const { replies, failures } = await load.stop();
@@ -114,9 +116,9 @@ describe('lesson 12: state and work that outlive a process', { skip: noRedis ?? 
     assert.ok(replies.every((reply) => reply.status === 503 || reply.status === 200), `statuses: ${replies.map((r) => r.status)}`);
   });
 
-  test('kill -9 of job workers in the middle of their jobs, again and again under load: 0 jobs lost, none done twice, / still answers', async () => {
+  test('kill -9 of job workers in the middle of their jobs, again and again under load: 0 jobs lost, none done twice, / still answers', async (t) => {
     const mark = lesson().output().length;
-    const load = heavyLoad(`${lesson().url}/heavy?n=${maxLoops}`, 3);
+    const load = startLoops(t, `${lesson().url}/heavy?n=${maxLoops}`, 3);
     const killed: { pid: number; job: string }[] = [];
     for (let round = 0; round < 2; round++) {
       const victim = await jobInHand(lesson(), mark, killed);
@@ -160,7 +162,7 @@ describe('lesson 12: state and work that outlive a process', { skip: noRedis ?? 
 });
 
 // A job worker with a job in hand: its "started job" line seen after `from`, and no "completed" line
-// for that job yet, nor has it been killed already. Checked again just before the kill.
+// for that job yet, nor has it been killed already.
 async function jobInHand(lesson: Lesson, from: number, killed: { pid: number }[]): Promise<{ pid: number; job: string }> {
   let found: { pid: number; job: string } | undefined;
   await waitUntil(() => {
@@ -168,17 +170,20 @@ async function jobInHand(lesson: Lesson, from: number, killed: { pid: number }[]
     const started = [...log.matchAll(/\[job worker (\d+)\] started job (\d+) /g)].map(([, pid, job]) => ({ pid: Number(pid), job }));
     found = started.reverse().find(({ pid, job }) => !killed.some((victim) => victim.pid === pid) && !new RegExp(`\\] (completed|failed) job ${job}\\b`).test(log));
     return found !== undefined;
-  }, 'a job worker in the middle of a job');
+  }, 'a job worker in the middle of a job', limitMs);
   return found!;
 }
 
-// `connections` loops of GETs, each keeping every reply, until stop().
-function startLoops(url: string, connections: number) {
+// `connections` loops of GETs, each keeping every reply, until stop() (registered with the test, so
+// a failure stops them too), or by themselves after the longest wait.
+function startLoops(t: TestContext, url: string, connections: number) {
   const replies: Reply[] = [];
   const failures: string[] = [];
+  const deadline = Date.now() + limitMs;
   let isStopped = false;
+  t.after(() => void (isStopped = true));
   const loop = async () => {
-    while (!isStopped) {
+    while (!isStopped && Date.now() < deadline) {
       try {
         replies.push(await get(url));
       } catch (error) {
@@ -196,12 +201,9 @@ function startLoops(url: string, connections: number) {
   };
 }
 
-const visitLoad = startLoops;
-const heavyLoad = startLoops;
 
 function redisOf(lesson: Lesson): { pid: number; folder: string } {
   const [, pid, folder] = /redis-server (\d+) listening on .*, its folder ([^,]+),/.exec(lesson.output())!;
   return { pid: Number(pid), folder };
 }
 
-void isBun;
