@@ -28,7 +28,11 @@ export function runJobWorker(url: string): void {
   worker.on('active', (job) => log(`started job ${job.id} (${job.data.loops} loops)`));
   worker.on('completed', (job) => log(`completed job ${job.id}`));
   worker.on('failed', (job, error) => log(`failed job ${job?.id}: ${error.message}`));
-  worker.on('error', (error) => log(`error: ${error.message}`));
+  worker.on('error', (error) => {
+    log(`error: ${error.message}`);
+    // Stopping, and Redis is gone (the primary stops it last): no job in hand can be reported now.
+    if (isLeaving) process.exit(1);
+  });
   const stop = () => void leave(worker);
   process.on('SIGINT', stop).on('SIGTERM', stop).on('disconnect', stop); // disconnect: the primary is gone
   worker.waitUntilReady().then(() => {
