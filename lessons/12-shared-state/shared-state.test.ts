@@ -91,8 +91,14 @@ describe('lesson 12: state and work that outlive a process', { skip: noRedis ?? 
     const before = Number((await get(`${lesson().url}/redis/visit`)).headers['x-visit']);
     const mark = lesson().output().length;
     const load = startLoops(t, `${lesson().url}/redis/visit`, 4);
-    process.kill(lesson().pid, 'SIGUSR2');
-    await lesson().waitFor(new RegExp(`rolling restart done: ${workerCount} of ${workerCount} workers replaced`), mark);
+    // Lesson 07 stops a roll whose new worker is not listening within 10 s, which a machine busy
+    // enough can cause: then roll again, at most 3 times.
+    for (let roll = 1, from = mark; ; roll++, from = lesson().output().length) {
+      process.kill(lesson().pid, 'SIGUSR2');
+      const [, outcome] = await lesson().waitFor(/rolling restart (done|stopped): .*\n/, from);
+      if (outcome === 'done') break;
+      assert.ok(roll < 3, `3 rolls in a row stopped:\n${lesson().output().slice(mark)}`);
+    }
     const { replies, failures } = await load.stop();
     assert.deepEqual(failures, [], 'every request got an answer');
     const numbers = visitNumbers(replies).sort((a, b) => a - b);
