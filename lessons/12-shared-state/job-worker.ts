@@ -10,7 +10,7 @@ const graceMs = 10_000; // asked to stop, it finishes its job first; still runni
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   if (!process.env.REDIS_URL) {
-    console.error('job-worker: set REDIS_URL to the Redis that holds the queue (primary.ts prints it)');
+    console.error("job-worker: set REDIS_URL to the Redis that holds the queue: for primary.ts's own, redis://:<requirepass in its folder's redis.conf>@127.0.0.1:<port>");
     process.exit(1);
   }
   runJobWorker(process.env.REDIS_URL);
