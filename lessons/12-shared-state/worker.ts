@@ -2,7 +2,7 @@
 // /memory/limited count and limit in this worker's memory: the bug. /redis/visit and /redis/limited do
 // the same in Redis: the fix. /heavy hands its count to the job workers through a BullMQ queue.
 
-import { Job, Queue, QueueEvents } from 'bullmq';
+import type { Job, Queue, QueueEvents } from 'bullmq';
 import cluster from 'node:cluster';
 import http from 'node:http';
 import net from 'node:net';
@@ -24,14 +24,19 @@ interface Parts {
   stores: Record<Store['name'], Store>;
   queue: Queue<HeavyJob, HeavyResult>;
   events: QueueEvents;
+  fromId: typeof Job.fromId<HeavyJob, HeavyResult>;
   clients: Client[];
 }
 
 const settings = readSettings(process.env);
 if ('problem' in settings) fail(settings.problem); // the primary has checked them already
 if (!process.env.REDIS_URL) fail('REDIS_URL is not set: run primary.ts, which starts a Redis and sets it');
-const parts = await connectAll(settings as Settings, process.env.REDIS_URL!);
-const server = http.createServer((req, res) => void answer(req, res, parts));
+// Listening first, Redis and BullMQ meanwhile: loading BullMQ alone takes seconds on a busy machine,
+// and lesson 07 stops a roll whose new worker has not listened within 10 s. `/` answers at once;
+// a route that needs Redis waits until it is reached (one that finds no Redis gets 503).
+const parts = connectAll(settings as Settings, process.env.REDIS_URL!);
+parts.catch((error) => console.error(`[pid ${process.pid}] cannot reach Redis: ${error.message}`));
+const server = http.createServer((req, res) => void answer(req, res));
 let isStopping = false;
 server.once('error', (error) => fail(`cannot listen: ${error.message}`));
 server.listen(Number(process.env.PORT || defaults.port), process.env.HOST || defaults.host, () => {
@@ -42,6 +47,7 @@ process.on('SIGINT', stop).on('SIGTERM', stop).on('disconnect', stop);
 async function connectAll(settings: Settings, url: string): Promise<Parts> {
   const redis = new Client(url); // fails a command after a few retries: a request gets 503, not a hang
   const blocking = connect(url); // QueueEvents blocks on Redis streams
+  const { Job, Queue, QueueEvents } = await import('bullmq');
   const queue = new Queue<HeavyJob, HeavyResult>(jobDefaults.queue, {
     connection: redis,
     prefix: jobDefaults.prefix,
@@ -49,10 +55,11 @@ async function connectAll(settings: Settings, url: string): Promise<Parts> {
   });
   const events = new QueueEvents(jobDefaults.queue, { connection: blocking, prefix: jobDefaults.prefix });
   await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
-  return { settings, stores: { memory: memoryStore(), redis: redisStore(redis) }, queue, events, clients: [redis, blocking] };
+  const fromId = (queue: Queue<HeavyJob, HeavyResult>, id: string) => Job.fromId<HeavyJob, HeavyResult>(queue, id);
+  return { settings, stores: { memory: memoryStore(), redis: redisStore(redis) }, queue, events, fromId, clients: [redis, blocking] };
 }
 
-async function answer(req: http.IncomingMessage, res: http.ServerResponse, parts: Parts): Promise<void> {
+async function answer(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   res.setHeader('x-worker-pid', process.pid);
   if (isStopping || !server.listening) res.setHeader('connection', 'close');
   const url = req.url ?? '/';
@@ -62,10 +69,10 @@ async function answer(req: http.IncomingMessage, res: http.ServerResponse, parts
   try {
     if (path === '/') return reply(res, 200, `Served by pid ${process.pid}`);
     const [, where, what] = /^\/(memory|redis)\/(visit|limited)$/.exec(path) ?? [];
-    if (what === 'visit') return await visit(res, parts.stores[where as Store['name']]);
-    if (what === 'limited') return await limited(req, res, parts.stores[where as Store['name']], parts.settings);
-    if (path === '/heavy') return await heavy(res, parts, new URLSearchParams(query).get('n'));
-    if (path.startsWith('/jobs/')) return await jobResult(res, parts, path.slice('/jobs/'.length));
+    if (what === 'visit') return await visit(res, (await parts).stores[where as Store['name']]);
+    if (what === 'limited') return await limited(req, res, (await parts).stores[where as Store['name']], (await parts).settings);
+    if (path === '/heavy') return await heavy(res, await parts, new URLSearchParams(query).get('n'));
+    if (path.startsWith('/jobs/')) return await jobResult(res, await parts, path.slice('/jobs/'.length));
     reply(res, 404, 'Not found: try /, /redis/visit, /redis/limited, /memory/visit, /memory/limited, /heavy or /jobs/<id>');
   } catch (error) {
     reply(res, 503, `Redis did not answer (${(error as Error).message}): try again`, { 'retry-after': '1' });
@@ -117,9 +124,9 @@ function admitAndAdd(queue: Parts['queue'], maxQueued: number, loops: number): P
   return next;
 }
 
-async function jobResult(res: http.ServerResponse, { queue }: Parts, id: string): Promise<void> {
+async function jobResult(res: http.ServerResponse, { queue, fromId }: Parts, id: string): Promise<void> {
   if (!/^[1-9]\d{0,15}$/.test(id)) return reply(res, 400, `A job id is a whole number, got ${JSON.stringify(id.slice(0, 20))}`);
-  const job = await Job.fromId<HeavyJob, HeavyResult>(queue, id);
+  const job = await fromId(queue, id);
   if (!job) return reply(res, 404, `No job ${id}: finished jobs are kept ${jobDefaults.keep.age} s`);
   const state = await job.getState();
   if (state === 'completed') return reply(res, 200, `The result of the CPU intensive task is ${job.returnvalue.total}`, { 'x-job-id': id, 'x-job-worker-pid': String(job.returnvalue.pid) });
@@ -149,8 +156,10 @@ function stop(): void {
 }
 
 async function disconnectAll(): Promise<void> {
-  await Promise.allSettled([parts.events.close(), parts.queue.close()]);
-  parts.clients.forEach((client) => client.disconnect());
+  const connected = await parts.catch(() => undefined);
+  if (!connected) return;
+  await Promise.allSettled([connected.events.close(), connected.queue.close()]);
+  connected.clients.forEach((client) => client.disconnect());
 }
 
 function leave(): void {
