@@ -1,0 +1,61 @@
+// A job worker: a process of its own that takes /heavy jobs off the queue in Redis and counts them.
+// The primary (primary.ts) starts as many as JOB_WORKERS; it can run on another machine just as well,
+// given REDIS_URL. Run one by hand:  REDIS_URL=redis://:<password>@127.0.0.1:<port> npx tsx lessons/12-shared-state/job-worker.ts
+
+import { Worker, type Job } from 'bullmq';
+import { pathToFileURL } from 'node:url';
+import { connect, countInSlices, jobDefaults, type HeavyJob, type HeavyResult } from './jobs.ts';
+
+const graceMs = 10_000; // asked to stop, it finishes its job first; still running after this: exit anyway
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  if (!process.env.REDIS_URL) {
+    console.error("job-worker: set REDIS_URL to the Redis that holds the queue: for primary.ts's own, redis://:<requirepass in its folder's redis.conf>@127.0.0.1:<port>");
+    process.exit(1);
+  }
+  runJobWorker(process.env.REDIS_URL);
+}
+
+export function runJobWorker(url: string): void {
+  const worker = new Worker<HeavyJob, HeavyResult>(jobDefaults.queue, count, {
+    connection: connect(url),
+    prefix: jobDefaults.prefix,
+    concurrency: 1, // one count at a time: a process is one core
+    lockDuration: jobDefaults.lockDurationMs,
+    stalledInterval: jobDefaults.stalledIntervalMs,
+    maxStalledCount: jobDefaults.maxStalledCount,
+  });
+  worker.on('active', (job) => log(`started job ${job.id} (${job.data.loops} loops)`));
+  worker.on('completed', (job) => log(`completed job ${job.id}`));
+  worker.on('failed', (job, error) => log(`failed job ${job?.id}: ${error.message}`));
+  worker.on('error', (error) => {
+    log(`error: ${error.message}`);
+    // Stopping, and Redis is gone (the primary stops it last): no job in hand can be reported now.
+    if (isLeaving) process.exit(1);
+  });
+  const stop = () => void leave(worker);
+  process.on('SIGINT', stop).on('SIGTERM', stop).on('disconnect', stop); // disconnect: the primary is gone
+  worker.waitUntilReady().then(() => {
+    log('ready');
+    process.send?.('ready');
+  });
+}
+
+async function count(job: Job<HeavyJob>): Promise<HeavyResult> {
+  return { total: await countInSlices(job.data.loops), pid: process.pid };
+}
+
+let isLeaving = false;
+
+async function leave(worker: Worker): Promise<void> {
+  if (isLeaving) return;
+  isLeaving = true;
+  log('stopping: finishing the job in hand, then exiting');
+  setTimeout(() => process.exit(1), graceMs).unref();
+  await worker.close();
+  process.exit(0);
+}
+
+function log(line: string): void {
+  console.log(`[job worker ${process.pid}] ${line}`);
+}

@@ -1,0 +1,49 @@
+// What the web workers and the job workers agree on: the queue's name and Redis prefix, how a job
+// worker holds a job (its lock) and how a lost one is noticed, and the count itself.
+
+import { Redis as Client } from 'ioredis';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+
+export const jobDefaults = {
+  queue: 'heavy',
+  prefix: 'every-core:12:bull', // BullMQ's keys, apart from the store's
+  // A job worker holds a lock on its job and renews it every lockDurationMs / 2. Killed, it renews
+  // nothing: the lock runs out, and the next stalled-job check (every stalledIntervalMs, by any job
+  // worker) puts the job back in the queue. BullMQ's defaults are 30 s each, so a killed job would
+  // wait up to a minute; these take a few seconds.
+  lockDurationMs: 4_000,
+  stalledIntervalMs: 1_000,
+  maxStalledCount: 10, // a job whose worker died this many times is failed, not retried again
+  // The lock is renewed by a timer in the job worker's event loop: a count that held the loop past
+  // lockDurationMs would lose its lock while still running, and the job would be run twice. So
+  // the count yields between slices of this many loops (about a millisecond each).
+  sliceLoops: 1_000_000,
+  keep: { age: 3_600, count: 10_000 }, // finished jobs kept for GET /jobs/<id>, at most this long and this many
+};
+
+export interface HeavyJob {
+  loops: number;
+}
+
+export interface HeavyResult {
+  total: number;
+  pid: number; // the job worker that counted it
+}
+
+// BullMQ's blocking commands need a client that never gives up on a command (maxRetriesPerRequest: null).
+export function connect(url: string): Client {
+  return new Client(url, { maxRetriesPerRequest: null });
+}
+
+// Lesson 01's loop, in slices, with a turn of the event loop between them (see sliceLoops).
+export async function countInSlices(loops: number): Promise<number> {
+  let total = 0;
+  while (total < loops) {
+    const end = Math.min(loops, total + jobDefaults.sliceLoops);
+    while (total < end) {
+      total++;
+    }
+    await nextTurn();
+  }
+  return total;
+}

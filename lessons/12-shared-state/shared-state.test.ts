@@ -1,0 +1,218 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test, type TestContext } from 'node:test';
+import { alivePids, get, isBun, launch, waitUntil, type Lesson, type Reply } from '../../lib/harness.ts';
+import { cleanLeftovers, redisServerProblem } from './redis.ts';
+
+const primary = 'lessons/12-shared-state/primary.ts';
+const ready = /cluster ready: \d+ workers? listening/;
+const workerCount = 2;
+const limit = 5;
+const maxLoops = '100000000'; // the most one /heavy may count: long enough to be killed in the middle
+const noRedis = redisServerProblem();
+const bunResetsQueued =
+  "Bun: as in lesson 07, its workers each listen with SO_REUSEPORT, and Linux resets the connections still queued on a " +
+  "listener when it closes, so an old worker's exit resets a fresh connection or two (seen: 1 read ECONNRESET in a roll)";
+// Each wait's bound: a roll starts two workers, each through tsx, on a busy 2-core machine.
+const limitMs = 60_000;
+// Never a Redis of the machine's: each run starts its own, and its counts start at 0.
+const env = { WORKERS: String(workerCount), JOB_WORKERS: '2', MAX_QUEUED: '4', LIMIT: String(limit), WINDOW: '600', REDIS_URL: '' };
+
+// One lesson for the whole describe (each start costs seconds): started in before(), stopped (with
+// its Redis) in after(). The tests run in order; each says what it takes from those before it.
+function lessonForAll(): () => Lesson {
+  let lesson: Lesson | undefined;
+  before(async () => {
+    lesson = await launch(primary, { ready, env, limitMs }, (started) => (lesson = started));
+  });
+  after(() => lesson?.stop());
+  return () => lesson!;
+}
+
+async function gets(url: string, count: number): Promise<Reply[]> {
+  const replies: Reply[] = [];
+  for (let i = 0; i < count; i++) replies.push(await get(url));
+  return replies;
+}
+
+const visitNumbers = (replies: Reply[]) => replies.map((reply) => Number(reply.headers['x-visit']));
+
+function byPid(replies: Reply[]): Map<number, Reply[]> {
+  const groups = new Map<number, Reply[]>();
+  for (const reply of replies) groups.set(reply.pid, [...(groups.get(reply.pid) ?? []), reply]);
+  return groups;
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
+describe('lesson 12: state and work that outlive a process', { skip: noRedis ?? false }, () => {
+  // A stopped lesson is killed with SIGKILL, as a crashed run is: its folder is left for the next
+  // run, and for this, to remove.
+  after(() => cleanLeftovers());
+
+  test('without redis-server it says which package to install, in one line, and exits 1', async (t) => {
+    const lesson = await launch(primary, { ready: false, env: { ...env, PATH: '/nonexistent' } }, (started) => t.after(() => started.stop()));
+    assert.deepEqual(await lesson.exited, { code: 1, signal: null });
+    assert.match(lesson.output(), /^\[primary \d+\] redis-server not found: install it \(sudo apt-get install redis-server, .*\n$/);
+  });
+
+  const lesson = lessonForAll();
+
+  test(`in memory, with ${workerCount} workers a client gets its limit from each worker: about ${workerCount} times the limit`, async () => {
+    const replies = await gets(`${lesson().url}/memory/limited`, 4 * limit * workerCount);
+    const allowed = replies.filter((reply) => reply.status === 200).length;
+    const perWorker = [...byPid(replies).values()].map((served) => Math.min(served.length, limit));
+    assert.equal(byPid(replies).size, workerCount, 'every worker took some of the requests');
+    assert.equal(allowed, perWorker.reduce((sum, n) => sum + n, 0), 'each worker let `limit` through of its own share');
+    assert.ok(allowed > limit, `${allowed} allowed: more than the limit of ${limit}`);
+  });
+
+  test('in memory, visit numbers repeat: each worker counts 1, 2, 3 ... on its own, interleaved', async () => {
+    const replies = await gets(`${lesson().url}/memory/visit`, 6 * workerCount);
+    for (const [pid, served] of byPid(replies)) assert.deepEqual(visitNumbers(served), range(1, served.length), `worker ${pid}'s own series`);
+    assert.ok(new Set(visitNumbers(replies)).size < replies.length, `numbers repeat: ${visitNumbers(replies)}`);
+  });
+
+  test(`in Redis, with ${workerCount} workers a client gets exactly its limit, then 429 with Retry-After`, async () => {
+    const replies = await gets(`${lesson().url}/redis/limited`, 4 * limit * workerCount);
+    assert.equal(byPid(replies).size, workerCount, 'every worker took some of the requests');
+    assert.deepEqual(replies.map((reply) => reply.status), [...Array(limit).fill(200), ...Array(replies.length - limit).fill(429)]);
+    assert.ok(replies.slice(limit).every((reply) => Number(reply.headers['retry-after']) >= 1));
+  });
+
+  test('in Redis, visits count 1, 2, 3 ... with no gap and no repeat, whichever worker answers', async () => {
+    const replies = await gets(`${lesson().url}/redis/visit`, 6 * workerCount);
+    assert.equal(byPid(replies).size, workerCount, 'every worker took some of the requests');
+    assert.deepEqual(visitNumbers(replies), range(1, replies.length));
+  });
+
+  test('in Redis, the count carries on through a rolling restart under load: no gap, no repeat, no request lost', { skip: isBun ? bunResetsQueued : false }, async (t) => {
+    const before = Number((await get(`${lesson().url}/redis/visit`)).headers['x-visit']);
+    const mark = lesson().output().length;
+    const load = startLoops(t, `${lesson().url}/redis/visit`, 4);
+    // Lesson 07 stops a roll whose new worker is not listening within 10 s, which a machine busy
+    // enough can cause: then roll again, at most 3 times.
+    for (let roll = 1, from = mark; ; roll++, from = lesson().output().length) {
+      process.kill(lesson().pid, 'SIGUSR2');
+      const [, outcome] = await lesson().waitFor(/rolling restart (done|stopped): .*\n/, from);
+      if (outcome === 'done') break;
+      assert.ok(roll < 3, `3 rolls in a row stopped:\n${lesson().output().slice(mark)}`);
+    }
+    const { replies, failures } = await load.stop();
+    assert.deepEqual(failures, [], 'every request got an answer');
+    const numbers = visitNumbers(replies).sort((a, b) => a - b);
+    assert.deepEqual(numbers, range(before + 1, before + replies.length), 'the numbers during the roll follow on, each once');
+    assert.ok(byPid(replies).size > workerCount, `old and new workers answered: ${[...byPid(replies).keys()]}`);
+  });
+
+  test("/heavy answers with lesson 01's result, counted in a job worker, not in the web worker", async () => {
+    const reply = await get(`${lesson().url}/heavy?n=1234567`);
+    assert.equal(reply.status, 200);
+    assert.equal(reply.body, 'The result of the CPU intensive task is 1234567\n');
+    assert.notEqual(Number(reply.headers['x-job-worker-pid']), reply.pid);
+    assert.equal((await get(`${lesson().url}/heavy?n=0x10`)).status, 400);
+  });
+
+  test('a full queue answers 503 with Retry-After, and every job it took is answered', async () => {
+    const replies = await Promise.all(Array.from({ length: 16 }, () => get(`${lesson().url}/heavy?n=${maxLoops}`)));
+    const refused = replies.filter((reply) => reply.status === 503);
+    assert.ok(refused.length > 0, 'some were refused');
+    assert.ok(refused.every((reply) => reply.headers['retry-after'] === '1' && /^Queue full/.test(reply.body)), refused[0]?.body);
+    assert.ok(replies.every((reply) => reply.status === 503 || reply.status === 200), `statuses: ${replies.map((r) => r.status)}`);
+  });
+
+  test('kill -9 of job workers in the middle of their jobs, again and again under load: 0 jobs lost, none done twice, / still answers', async (t) => {
+    const mark = lesson().output().length;
+    const load = startLoops(t, `${lesson().url}/heavy?n=${maxLoops}`, 3);
+    const killed: { pid: number; job: string }[] = [];
+    for (let round = 0; round < 2; round++) {
+      const victim = await jobInHand(lesson(), mark, killed);
+      process.kill(victim.pid, 'SIGKILL');
+      killed.push(victim);
+      assert.equal((await get(`${lesson().url}/`)).status, 200);
+    }
+    // The last victim's job is done by another job worker once its lock has run out.
+    await lesson().waitFor(new RegExp(`\\] completed job ${killed.at(-1)!.job}\\n`), mark);
+    const { replies, failures } = await load.stop();
+    assert.deepEqual(failures, [], 'every request got an answer');
+    assert.ok(replies.every((reply) => reply.status === 200 && reply.body === `The result of the CPU intensive task is ${maxLoops}\n`), `statuses: ${replies.map((r) => r.status)}`);
+    const jobIds = replies.map((reply) => String(reply.headers['x-job-id']));
+    // A client can have its answer before the job worker's "completed" line has reached this process.
+    for (const id of jobIds) await lesson().waitFor(new RegExp(`\\] completed job ${id}\\n`), mark);
+    const log = lesson().output().slice(mark);
+    assert.equal(new Set(jobIds).size, jobIds.length, 'no two answers for one job');
+    for (const id of jobIds) assert.equal(log.match(new RegExp(`\\] completed job ${id}\\n`, 'g'))?.length, 1, `job ${id} completed once`);
+    assert.doesNotMatch(log, /\] failed job/, 'no job failed, none lost its lock while it ran');
+    // A kill can land just after the job was done: those do not count as killed in the middle.
+    const midJob = killed.filter(({ pid, job }) => !log.includes(`[job worker ${pid}] completed job ${job}\n`));
+    assert.ok(midJob.length > 0, 'at least one kill landed in the middle of a job');
+    for (const { pid, job } of midJob) {
+      const reply = replies.find((r) => r.headers['x-job-id'] === job);
+      assert.ok(reply, `job ${job}, killed in the middle, was answered`);
+      assert.notEqual(Number(reply.headers['x-job-worker-pid']), pid, `job ${job} was done again, by another job worker than ${pid}`);
+    }
+  });
+
+  // Last: it ends the lesson.
+  test("a kill -9 of the primary leaves its Redis running, and the next run stops it and removes its folder", async () => {
+    const { pid: redisPid, folder } = redisOf(lesson());
+    assert.equal(path.dirname(folder), os.tmpdir());
+    process.kill(lesson().pid, 'SIGKILL');
+    await lesson().exited;
+    assert.deepEqual(await alivePids([redisPid]), [redisPid], 'the Redis of the killed run is still running');
+    assert.deepEqual(cleanLeftovers(), [path.basename(folder)]);
+    await waitUntil(async () => (await alivePids([redisPid])).length === 0, `redis-server ${redisPid} to be gone`);
+    assert.equal(fs.existsSync(folder), false);
+  });
+});
+
+// A job worker with a job in hand: its "started job" line seen after `from`, and no "completed" line
+// for that job yet, nor has it been killed already.
+async function jobInHand(lesson: Lesson, from: number, killed: { pid: number }[]): Promise<{ pid: number; job: string }> {
+  let found: { pid: number; job: string } | undefined;
+  await waitUntil(() => {
+    const log = lesson.output().slice(from);
+    const started = [...log.matchAll(/\[job worker (\d+)\] started job (\d+) /g)].map(([, pid, job]) => ({ pid: Number(pid), job }));
+    found = started.reverse().find(({ pid, job }) => !killed.some((victim) => victim.pid === pid) && !new RegExp(`\\] (completed|failed) job ${job}\\b`).test(log));
+    return found !== undefined;
+  }, 'a job worker in the middle of a job', limitMs);
+  return found!;
+}
+
+// `connections` loops of GETs, each keeping every reply, until stop() (registered with the test, so
+// a failure stops them too), or by themselves after the longest wait.
+function startLoops(t: TestContext, url: string, connections: number) {
+  const replies: Reply[] = [];
+  const failures: string[] = [];
+  const deadline = Date.now() + limitMs;
+  let isStopped = false;
+  t.after(() => void (isStopped = true));
+  const loop = async () => {
+    while (!isStopped && Date.now() < deadline) {
+      try {
+        replies.push(await get(url));
+      } catch (error) {
+        failures.push((error as Error).message);
+      }
+    }
+  };
+  const loops = Promise.all(Array.from({ length: connections }, loop));
+  return {
+    async stop() {
+      isStopped = true;
+      await loops;
+      return { replies, failures };
+    },
+  };
+}
+
+
+function redisOf(lesson: Lesson): { pid: number; folder: string } {
+  const [, pid, folder] = /redis-server (\d+) listening on .*, its folder ([^,]+),/.exec(lesson.output())!;
+  return { pid: Number(pid), folder };
+}
+

@@ -1,0 +1,174 @@
+// Lesson 12's web worker, one per CPU in lesson 07's cluster (primary.ts forks it). /memory/visit and
+// /memory/limited count and limit in this worker's memory: the bug. /redis/visit and /redis/limited do
+// the same in Redis: the fix. /heavy hands its count to the job workers through a BullMQ queue.
+
+import type { Job, Queue, QueueEvents } from 'bullmq';
+import cluster from 'node:cluster';
+import http from 'node:http';
+import net from 'node:net';
+import { Redis as Client } from 'ioredis';
+import { readLoops } from '../01-single-process/heavy.ts';
+import { connect, jobDefaults, type HeavyJob, type HeavyResult } from './jobs.ts';
+import { admit, readSettings, verdict, type Settings } from './policy.ts';
+import { memoryStore, redisStore, type Store } from './store.ts';
+
+const defaults = {
+  port: 3000,
+  host: '127.0.0.1',
+  drainMs: 500, // as lesson 01: after SIGTERM, answer what is open with Connection: close, then close
+  graceMs: 5_000,
+};
+
+interface Parts {
+  settings: Settings;
+  stores: Record<Store['name'], Store>;
+  queue: Queue<HeavyJob, HeavyResult>;
+  events: QueueEvents;
+  fromId: typeof Job.fromId<HeavyJob, HeavyResult>;
+  clients: Client[];
+}
+
+const settings = readSettings(process.env);
+if ('problem' in settings) fail(settings.problem); // the primary has checked them already
+if (!process.env.REDIS_URL) fail('REDIS_URL is not set: run primary.ts, which starts a Redis and sets it');
+// Listening first, Redis and BullMQ meanwhile: loading BullMQ alone takes seconds on a busy machine,
+// and lesson 07 stops a roll whose new worker has not listened within 10 s. `/` answers at once;
+// a route that needs Redis waits until it is reached (one that finds no Redis gets 503).
+const parts = connectAll(settings as Settings, process.env.REDIS_URL!);
+parts.catch((error) => console.error(`[pid ${process.pid}] cannot reach Redis: ${error.message}`));
+const server = http.createServer((req, res) => void answer(req, res));
+let isStopping = false;
+server.once('error', (error) => fail(`cannot listen: ${error.message}`));
+server.listen(Number(process.env.PORT || defaults.port), process.env.HOST || defaults.host, () => {
+  console.log(`[pid ${process.pid}] listening on http://${process.env.HOST || defaults.host}:${(server.address() as net.AddressInfo).port}`);
+});
+process.on('SIGINT', stop).on('SIGTERM', stop).on('disconnect', stop);
+
+async function connectAll(settings: Settings, url: string): Promise<Parts> {
+  const redis = new Client(url); // fails a command after a few retries: a request gets 503, not a hang
+  const blocking = connect(url); // QueueEvents blocks on Redis streams
+  const { Job, Queue, QueueEvents } = await import('bullmq');
+  const queue = new Queue<HeavyJob, HeavyResult>(jobDefaults.queue, {
+    connection: redis,
+    prefix: jobDefaults.prefix,
+    defaultJobOptions: { removeOnComplete: jobDefaults.keep, removeOnFail: jobDefaults.keep },
+  });
+  const events = new QueueEvents(jobDefaults.queue, { connection: blocking, prefix: jobDefaults.prefix });
+  await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
+  const fromId = (queue: Queue<HeavyJob, HeavyResult>, id: string) => Job.fromId<HeavyJob, HeavyResult>(queue, id);
+  return { settings, stores: { memory: memoryStore(), redis: redisStore(redis) }, queue, events, fromId, clients: [redis, blocking] };
+}
+
+async function answer(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  res.setHeader('x-worker-pid', process.pid);
+  if (isStopping || !server.listening) res.setHeader('connection', 'close');
+  const url = req.url ?? '/';
+  const at = url.indexOf('?');
+  const [path, query] = at === -1 ? [url, ''] : [url.slice(0, at), url.slice(at + 1)];
+  if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, `Method ${req.method} not allowed: use GET`, { allow: 'GET, HEAD' });
+  try {
+    if (path === '/') return reply(res, 200, `Served by pid ${process.pid}`);
+    const [, where, what] = /^\/(memory|redis)\/(visit|limited)$/.exec(path) ?? [];
+    if (what === 'visit') return await visit(res, (await parts).stores[where as Store['name']]);
+    if (what === 'limited') return await limited(req, res, (await parts).stores[where as Store['name']], (await parts).settings);
+    if (path === '/heavy') return await heavy(res, await parts, new URLSearchParams(query).get('n'));
+    if (path.startsWith('/jobs/')) return await jobResult(res, await parts, path.slice('/jobs/'.length));
+    reply(res, 404, 'Not found: try /, /redis/visit, /redis/limited, /memory/visit, /memory/limited, /heavy or /jobs/<id>');
+  } catch (error) {
+    reply(res, 503, `Redis did not answer (${(error as Error).message}): try again`, { 'retry-after': '1' });
+  }
+}
+
+async function visit(res: http.ServerResponse, store: Store): Promise<void> {
+  const count = await store.visit();
+  reply(res, 200, `Visit ${count}, counted in ${store.name} by pid ${process.pid}`, { 'x-visit': String(count) });
+}
+
+// Per client address: all of a test's requests come from 127.0.0.1, as one client.
+async function limited(req: http.IncomingMessage, res: http.ServerResponse, store: Store, settings: Settings): Promise<void> {
+  const { count, msLeft } = await store.hit(req.socket.remoteAddress ?? 'unknown', settings.windowS * 1000);
+  const { isAllowed, remaining, retryAfterS } = verdict(count, msLeft, settings.limit);
+  const headers = { 'x-ratelimit-limit': String(settings.limit), 'x-ratelimit-remaining': String(remaining) };
+  if (isAllowed) return reply(res, 200, `Allowed: request ${count} of ${settings.limit} in this ${settings.windowS} s window, counted in ${store.name}`, headers);
+  reply(res, 429, `Too many requests: ${settings.limit} per ${settings.windowS} s; try again in ${retryAfterS} s`, { ...headers, 'retry-after': String(retryAfterS) });
+}
+
+// The job is added, then waited for: the answer is lesson 01's, so every load test and comparison
+// works unchanged. A job not done within ANSWER_WITHIN gets 202 and its URL; it is not lost.
+async function heavy(res: http.ServerResponse, { queue, events, settings }: Parts, raw: string | null): Promise<void> {
+  const n = readLoops(raw);
+  if ('reason' in n) return reply(res, 400, n.reason);
+  const job = await admitAndAdd(queue, settings.maxQueued, n.loops);
+  if ('retryAfterS' in job) {
+    return reply(res, 503, `Queue full: ${settings.maxQueued} jobs waiting; try again in ${job.retryAfterS} s`, { 'retry-after': String(job.retryAfterS) });
+  }
+  try {
+    const result = await job.waitUntilFinished(events, settings.answerWithinS * 1000);
+    reply(res, 200, `The result of the CPU intensive task is ${result.total}`, { 'x-job-id': job.id!, 'x-job-worker-pid': String(result.pid) });
+  } catch (error) {
+    if (!/timed out before finishing/.test((error as Error).message)) return reply(res, 500, `Job ${job.id} failed: ${(error as Error).message}`);
+    reply(res, 202, `Job ${job.id} is not done after ${settings.answerWithinS} s: GET /jobs/${job.id} for its result`, { location: `/jobs/${job.id}`, 'x-job-id': job.id! });
+  }
+}
+
+// One admission at a time in this worker: a count and an add of another request cannot slip in
+// between this one's, so the queue never holds more than maxQueued plus one per web worker.
+let admissions: Promise<unknown> = Promise.resolve();
+
+function admitAndAdd(queue: Parts['queue'], maxQueued: number, loops: number): Promise<Job<HeavyJob, HeavyResult> | { retryAfterS: number }> {
+  const next = admissions.then(async () => {
+    const admission = admit(await queue.getWaitingCount(), maxQueued);
+    return admission.isAdmitted ? queue.add('count', { loops }) : { retryAfterS: admission.retryAfterS };
+  });
+  admissions = next.catch(() => undefined);
+  return next;
+}
+
+async function jobResult(res: http.ServerResponse, { queue, fromId }: Parts, id: string): Promise<void> {
+  if (!/^[1-9]\d{0,15}$/.test(id)) return reply(res, 400, `A job id is a whole number, got ${JSON.stringify(id.slice(0, 20))}`);
+  const job = await fromId(queue, id);
+  if (!job) return reply(res, 404, `No job ${id}: finished jobs are kept ${jobDefaults.keep.age} s`);
+  const state = await job.getState();
+  if (state === 'completed') return reply(res, 200, `The result of the CPU intensive task is ${job.returnvalue.total}`, { 'x-job-id': id, 'x-job-worker-pid': String(job.returnvalue.pid) });
+  if (state === 'failed') return reply(res, 500, `Job ${id} failed: ${job.failedReason}`);
+  reply(res, 202, `Job ${id} is ${state}: ask again`, { 'retry-after': '1' });
+}
+
+function reply(res: http.ServerResponse, status: number, line: string, headers: Record<string, string> = {}): void {
+  const body = `${line}\n`;
+  res.writeHead(status, { ...headers, 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+// ---- Stopping: lesson 01's drain, then the Redis connections, then leave the primary ----
+
+function stop(): void {
+  if (isStopping) return;
+  isStopping = true;
+  console.log(`[pid ${process.pid}] stopping: answering what is open, then exiting`);
+  // As lesson 01 explains: net's close stops accepting without destroying fresh idle connections.
+  if (server instanceof net.Server) net.Server.prototype.close.call(server);
+  setTimeout(() => process.exit(1), defaults.graceMs).unref();
+  setTimeout(() => {
+    server.close(() => void disconnectAll().then(leave));
+    server.closeIdleConnections();
+  }, defaults.drainMs).unref();
+}
+
+async function disconnectAll(): Promise<void> {
+  const connected = await parts.catch(() => undefined);
+  if (!connected) return;
+  await Promise.allSettled([connected.events.close(), connected.queue.close()]);
+  connected.clients.forEach((client) => client.disconnect());
+}
+
+function leave(): void {
+  if (!cluster.isWorker || !process.connected) process.exit(0);
+  process.once('disconnect', () => process.exit(0));
+  cluster.worker!.disconnect();
+}
+
+function fail(line: string): never {
+  console.error(`[pid ${process.pid}] ${line}`);
+  process.exit(1);
+}
