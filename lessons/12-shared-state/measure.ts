@@ -8,8 +8,7 @@ import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { exitOnSignals, launch, type Lesson } from '../../lib/launch.ts';
 import { get } from '../../lib/load.ts';
-import { commandLine } from '../../lib/options.ts';
-import { seconds, wholeNumber } from '../02-load-test/loadtest.ts';
+import { commandLine, seconds, wholeNumber } from '../../lib/options.ts';
 
 const defaults = {
   count: os.availableParallelism(), // lesson 03's workers; lesson 12's web workers, and as many job workers
