@@ -6,17 +6,23 @@
 // 03 (and pm2, lesson 06); lesson 09's worker runs it on a listening socket of its own.
 
 import cluster from 'node:cluster';
-import { exitWith, onStopSignals, Server, settingsFrom } from '../01-single-process/server.ts';
+import { exitWith, onStopSignals, Server, settingsFrom, type ServerOptions } from '../01-single-process/server.ts';
+
+// What a later lesson's worker may change: its listening socket (lesson 09), its routes, and what to
+// close once the server has answered everything (lesson 12: its Redis connections).
+export interface WorkerOptions extends Pick<ServerOptions, 'reusePort' | 'handle'> {
+  beforeLeaving?: () => Promise<void>;
+}
 
 // Listens on PORT and HOST; stops on a stop signal or when its primary disconnects it, then leaves
 // the cluster and exits with the server's exit code (1 if the grace ran out).
-export function runWorker(listen: { reusePort?: boolean } = {}): Server {
-  const server = new Server({ ...settingsFrom(process.env, exitWith), ...listen });
+export function runWorker({ beforeLeaving, ...options }: WorkerOptions = {}): Server {
+  const server = new Server({ ...settingsFrom(process.env, exitWith), ...options });
   onStopSignals(() => server.stop());
   // A worker also stops when its primary disconnects it or goes away: Node's workers would exit by
   // themselves then, Bun's do not.
   process.once('disconnect', () => server.stop());
-  server.on('stopped', leave);
+  server.on('stopped', (exitCode) => void (beforeLeaving?.() ?? Promise.resolve()).finally(() => leave(exitCode)));
   server.listen().catch((error: Error) => exitWith(error.message));
   return server;
 }

@@ -3,21 +3,14 @@
 // the same in Redis: the fix. /heavy hands its count to the job workers through a BullMQ queue.
 
 import type { Job, Queue, QueueEvents } from 'bullmq';
-import cluster from 'node:cluster';
-import http from 'node:http';
-import net from 'node:net';
+import type http from 'node:http';
 import { Redis as Client } from 'ioredis';
 import { readLoops } from '../01-single-process/heavy.ts';
+import { exitWith, reply, type Target } from '../01-single-process/server.ts';
+import { runWorker } from '../03-cluster/cluster-worker.ts';
 import { connect, jobDefaults, type HeavyJob, type HeavyResult } from './jobs.ts';
 import { admit, readSettings, verdict, type Settings } from './policy.ts';
 import { memoryStore, redisStore, type Store } from './store.ts';
-
-const defaults = {
-  port: 3000,
-  host: '127.0.0.1',
-  drainMs: 500, // as lesson 01: after SIGTERM, answer what is open with Connection: close, then close
-  graceMs: 5_000,
-};
 
 interface Parts {
   settings: Settings;
@@ -29,20 +22,16 @@ interface Parts {
 }
 
 const settings = readSettings(process.env);
-if ('problem' in settings) fail(settings.problem); // the primary has checked them already
-if (!process.env.REDIS_URL) fail('REDIS_URL is not set: run primary.ts, which starts a Redis and sets it');
+if ('problem' in settings) exitWith(settings.problem); // the primary has checked them already
+if (!process.env.REDIS_URL) exitWith('REDIS_URL is not set: run primary.ts, which starts a Redis and sets it');
 // Listening first, Redis and BullMQ meanwhile: loading BullMQ alone takes seconds on a busy machine,
-// and lesson 07 stops a roll whose new worker has not listened within 10 s. `/` answers at once;
-// a route that needs Redis waits until it is reached (one that finds no Redis gets 503).
+// and a worker must listen within lesson 03's listen timeout. `/` answers at once; a route that
+// needs Redis waits until it is reached (one that finds no Redis gets 503).
 const parts = connectAll(settings as Settings, process.env.REDIS_URL!);
 parts.catch((error) => console.error(`[pid ${process.pid}] cannot reach Redis: ${error.message}`));
-const server = http.createServer((req, res) => void answer(req, res));
-let isStopping = false;
-server.once('error', (error) => fail(`cannot listen: ${error.message}`));
-server.listen(Number(process.env.PORT || defaults.port), process.env.HOST || defaults.host, () => {
-  console.log(`[pid ${process.pid}] listening on http://${process.env.HOST || defaults.host}:${(server.address() as net.AddressInfo).port}`);
-});
-process.on('SIGINT', stop).on('SIGTERM', stop).on('disconnect', stop);
+// Lesson 03's worker, with these routes: lesson 01's server, its stop and its leaving the cluster;
+// the Redis connections close once it has answered everything.
+runWorker({ handle: (req, res, target) => void answer(req, res, target), beforeLeaving: disconnectAll });
 
 async function connectAll(settings: Settings, url: string): Promise<Parts> {
   const redis = new Client(url); // fails a command after a few retries: a request gets 503, not a hang
@@ -59,12 +48,7 @@ async function connectAll(settings: Settings, url: string): Promise<Parts> {
   return { settings, stores: { memory: memoryStore(), redis: redisStore(redis) }, queue, events, fromId, clients: [redis, blocking] };
 }
 
-async function answer(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-  res.setHeader('x-worker-pid', process.pid);
-  if (isStopping || !server.listening) res.setHeader('connection', 'close');
-  const url = req.url ?? '/';
-  const at = url.indexOf('?');
-  const [path, query] = at === -1 ? [url, ''] : [url.slice(0, at), url.slice(at + 1)];
+async function answer(req: http.IncomingMessage, res: http.ServerResponse, { path, query }: Target): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, `Method ${req.method} not allowed: use GET`, { allow: 'GET, HEAD' });
   try {
     if (path === '/') return reply(res, 200, `Served by pid ${process.pid}`);
@@ -134,41 +118,11 @@ async function jobResult(res: http.ServerResponse, { queue, fromId }: Parts, id:
   reply(res, 202, `Job ${id} is ${state}: ask again`, { 'retry-after': '1' });
 }
 
-function reply(res: http.ServerResponse, status: number, line: string, headers: Record<string, string> = {}): void {
-  const body = `${line}\n`;
-  res.writeHead(status, { ...headers, 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-}
-
-// ---- Stopping: lesson 01's drain, then the Redis connections, then leave the primary ----
-
-function stop(): void {
-  if (isStopping) return;
-  isStopping = true;
-  console.log(`[pid ${process.pid}] stopping: answering what is open, then exiting`);
-  // As lesson 01 explains: net's close stops accepting without destroying fresh idle connections.
-  if (server instanceof net.Server) net.Server.prototype.close.call(server);
-  setTimeout(() => process.exit(1), defaults.graceMs).unref();
-  setTimeout(() => {
-    server.close(() => void disconnectAll().then(leave));
-    server.closeIdleConnections();
-  }, defaults.drainMs).unref();
-}
+// ---- Leaving: the Redis connections, once the server has answered everything ----
 
 async function disconnectAll(): Promise<void> {
   const connected = await parts.catch(() => undefined);
   if (!connected) return;
   await Promise.allSettled([connected.events.close(), connected.queue.close()]);
   connected.clients.forEach((client) => client.disconnect());
-}
-
-function leave(): void {
-  if (!cluster.isWorker || !process.connected) process.exit(0);
-  process.once('disconnect', () => process.exit(0));
-  cluster.worker!.disconnect();
-}
-
-function fail(line: string): never {
-  console.error(`[pid ${process.pid}] ${line}`);
-  process.exit(1);
 }
