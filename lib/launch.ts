@@ -6,10 +6,10 @@
 
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { isBun } from './runtime.ts';
@@ -329,5 +329,38 @@ export function isAlive(pid: number): boolean {
     return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM'; // someone else's, but alive
+  }
+}
+
+// The command line `pid` runs, '' when it is gone or cannot be read (Linux's /proc).
+export function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return '';
+  }
+}
+
+// Whether `pid` still runs something whose command line holds `fragment`: a pid is reused once its
+// process is gone, so a run that left things behind is told from a live one by what it runs.
+export function runs(pid: number, fragment: string): boolean {
+  if (pid === process.pid) return true;
+  if (!isAlive(pid)) return false;
+  return process.platform !== 'linux' || commandOf(pid).includes(fragment);
+}
+
+// An executable on the PATH, or in the sbin folders: a user's PATH often leaves them out, and that is
+// where nginx, ip and redis-server live.
+export function findExecutable(name: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/sbin', '/usr/local/sbin'];
+  return dirs.filter(Boolean).map((dir) => join(dir, name)).find(isExecutable);
+}
+
+export function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return statSync(file).isFile();
+  } catch {
+    return false;
   }
 }

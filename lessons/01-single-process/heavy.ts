@@ -9,24 +9,12 @@ export const heavyDefaults = {
 
 // Where the counting loop sits decides its speed. V8 compiles a hot function with Maglev first (on
 // Node 24 and later), then with Turbofan, whose loop runs about twice as fast; a loop's own turns
-// move its function up to Turbofan. But Maglev inlines a small function like this one into its
-// caller, and an inlined loop moves nothing up: called from the request handler, this loop stayed
-// in the handler's Maglev code for good (0.65x the seed's speed on Node 26, 0.71x on Node 24; in a
-// worker thread's message listener, the same after its first few hundred jobs). So lesson 01's
-// handler and lesson 08's thread count inline, in the function the runtime calls; this is for code
-// that counts elsewhere. Measure any new caller with scripts/heavy-cost.ts's method.
-export function heavy(loops: number): number {
-  let total = 0;
-  while (total < loops) {
-    const round = countRound(loops, total);
-    let counted = 0;
-    while (counted < round) {
-      counted++;
-    }
-    total += counted;
-  }
-  return total;
-}
+// move its function up to Turbofan. But Maglev inlines a small function into its caller, and an
+// inlined loop moves nothing up: called as a helper from the request handler, the loop stayed in the
+// handler's Maglev code for good (0.65x the seed's speed on Node 26, 0.71x on Node 24; in a worker
+// thread's message listener, the same after its first few hundred jobs). So there is no counting
+// helper here: lesson 01's handler and lesson 08's thread each count inline, in the function the
+// runtime calls, with countRound() below. Measure any new place with scripts/heavy-cost.ts's method.
 
 // How far the next inner loop counts: what is left, at most a billion. Past 2^31 a counter is no
 // longer a 32-bit integer, and V8 and JavaScriptCore recompile its loop with floating point, for

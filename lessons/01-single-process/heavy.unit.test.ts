@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { countRound, heavy, heavyDefaults, readLoops } from './heavy.ts';
+import { countRound, heavyDefaults, readLoops } from './heavy.ts';
 
 const refusal = (shown: string) => ({ reason: `n must be a whole number from 1 to 10000000000, got ${JSON.stringify(shown)}` });
 
@@ -45,10 +45,13 @@ describe("lesson 01's loop count (?n=)", () => {
     }
   });
 
-  test('heavy(n) counts to n, however the rounds fall', () => {
-    assert.equal(heavy(0), 0);
-    assert.equal(heavy(1), 1);
-    assert.equal(heavy(12_345), 12_345);
-    assert.equal(heavy(1_000_001), 1_000_001);
+  test('rounds of countRound() add up to n exactly, however they fall', () => {
+    for (const n of [0, 1, 12_345, 1_000_000_001, 3_000_000_000, heavyDefaults.maxLoops]) {
+      let total = 0;
+      let rounds = 0;
+      for (; total < n; rounds++) total += countRound(n, total);
+      assert.equal(total, n);
+      assert.equal(rounds, Math.ceil(n / heavyDefaults.loopsPerRound), `rounds for ${n}`);
+    }
   });
 });

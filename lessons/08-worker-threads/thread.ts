@@ -16,9 +16,9 @@ const { crashOnLoops } = workerData as ThreadData;
 port.on('message', count);
 port.postMessage({ ready: true } satisfies ThreadMessage);
 
-// Lesson 01's loop, here in the function the thread's port calls, not in a call to heavy(): V8
-// would inline that into this listener, and after the thread's first few hundred jobs its loop
-// ran in Maglev's code for good, at 3.3 ms a job instead of 1.9 (Node 26: lesson 01's heavy.ts).
+// Lesson 01's loop, here in the function the thread's port calls, not in a helper: V8 would inline
+// a helper into this listener, and after the thread's first few hundred jobs its loop ran in
+// Maglev's code for good, at 3.3 ms a job instead of 1.9 (Node 26: lesson 01's heavy.ts).
 function count(loops: number): void {
   if (loops === crashOnLoops) throw new Error(`crashing on purpose: EVERY_CORE_TEST_CRASH_THREAD_ON=${loops}`);
   let total = 0;

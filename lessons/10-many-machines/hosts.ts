@@ -13,7 +13,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { freePort, isAlive } from '../../lib/launch.ts';
+import { commandOf, findExecutable, freePort, isAlive, isExecutable, runs } from '../../lib/launch.ts';
 import { commandLine, port, wholeNumber, type Fail } from '../../lib/options.ts';
 
 export const defaults = {
@@ -221,7 +221,7 @@ class Run {
       names.push(...(await this.ip('netns', 'list')).split('\n').map((line) => line.split(' ')[0]));
       names.push(...(await this.ip('-o', 'link', 'show')).split('\n').map((line) => line.split(/[:@]/)[1]?.trim() ?? ''));
     }
-    for (const [owner, left] of leftBehind(names, (pid) => isRunning(pid))) {
+    for (const [owner, left] of leftBehind(names, (pid) => runs(pid, '10-many-machines'))) {
       log(`cleaning up after run ${owner}, which is no longer running: ${left.join(', ')}`);
       for (const name of left) await this.removeLeftover(name);
     }
@@ -367,7 +367,7 @@ export function leftBehind(names: string[], isRunning: (pid: number) => boolean)
   const left = new Map<number, string[]>();
   for (const name of new Set(names)) {
     const owner = ownerOf(name);
-    if (owner !== undefined && !isRunning(owner)) left.set(owner, [...(left.get(owner) ?? []), name]);
+    if (owner !== undefined && !runs(owner, '10-many-machines')) left.set(owner, [...(left.get(owner) ?? []), name]);
   }
   return left;
 }
@@ -387,21 +387,6 @@ function readState(dir: string): { clusterPids: number[]; nginxPid?: number } {
     clusterPids: clusterPids.filter((pid) => commandOf(pid).includes(defaults.primaryFile)),
     nginxPid: nginxPid > 0 && commandOf(nginxPid).includes(dir) ? nginxPid : undefined,
   };
-}
-
-function isRunning(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
-  }
-  // A pid is reused once its process is gone: the owner runs only if it still runs this file.
-  return process.platform !== 'linux' || commandOf(pid).includes('10-many-machines');
-}
-
-function commandOf(pid: number): string {
-  return tryOr(() => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' '), '');
 }
 
 async function killAll(pids: number[], signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
@@ -513,16 +498,6 @@ export function missingTools(isLocal: boolean, found: { platform: string; uid?: 
   if (!found.nginx) missing.push(`nginx${found.nginxFromEnv ? ` at NGINX=${found.nginxFromEnv}` : ''} (sudo apt-get install nginx, or brew install nginx)`);
   if (missing.length === 0) return undefined;
   return `hosts: missing ${missing.join(', ')}${isLocal ? '' : '; or try --local, which needs only nginx'}`;
-}
-
-// The sbin folders too: a user's PATH often leaves them out, and that is where nginx and ip live.
-function findExecutable(name: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/sbin', '/usr/local/sbin'];
-  return dirs.map((dir) => path.join(dir, name)).find(isExecutable);
-}
-
-function isExecutable(file: string): boolean {
-  return tryOr(() => fs.statSync(file).isFile() && (fs.accessSync(file, fs.constants.X_OK), true), false);
 }
 
 function readPort(raw: string | undefined): number {

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../../lib/launch.ts';
+import { commandOf, findExecutable, freePort, runs } from '../../lib/launch.ts';
 
 export const redisDefaults = {
   prefix: 'ec12-', // the run's folder: ec12-<pid of the process that started it>-XXXXXX
@@ -125,7 +125,7 @@ export function cleanLeftovers(): string[] {
   const removed: string[] = [];
   for (const name of fs.readdirSync(os.tmpdir())) {
     const owner = new RegExp(`^${redisDefaults.prefix}(\\d+)-`).exec(name)?.[1];
-    if (owner === undefined || isRunning(Number(owner))) continue;
+    if (owner === undefined || runs(Number(owner), '12-shared-state')) continue;
     const dir = path.join(os.tmpdir(), name);
     const { pid, port } = tryOr(() => JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as { pid: number; port: number }, { pid: 0, port: 0 });
     // Only a pid that still runs that run's redis-server: a pid is reused once its process is gone.
@@ -134,27 +134,6 @@ export function cleanLeftovers(): string[] {
     removed.push(name);
   }
   return removed;
-}
-
-function isRunning(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
-  }
-  // A pid is reused once its process is gone: the owner runs only if it still runs this lesson.
-  return process.platform !== 'linux' || commandOf(pid).includes('12-shared-state');
-}
-
-function commandOf(pid: number): string {
-  return tryOr(() => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' '), '');
-}
-
-// The sbin folders too: a user's PATH often leaves them out.
-function findExecutable(name: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/usr/local/sbin'];
-  return dirs.filter(Boolean).map((dir) => path.join(dir, name)).find((file) => tryOr(() => (fs.accessSync(file, fs.constants.X_OK), true), false));
 }
 
 function tryOr<T, F>(action: () => T, fallback: F): T | F {
