@@ -31,7 +31,8 @@ export default {
   testRunner: 'tap',
   tap: {
     testFiles: ['lessons/*/*.unit.test.ts', 'lib/*.unit.test.ts'],
-    nodeArgs: stripsTypes ? [] : ['--import', 'tsx'],
+    // TAP, which the runner reads: Node 23 and later print spec by default, even into a pipe.
+    nodeArgs: ['--test-reporter=tap', ...(stripsTypes ? [] : ['--import', 'tsx'])],
   },
   coverageAnalysis: 'perTest',
   ignoreStatic: true, // a break in module-level code (a usage text) would rerun every test file, for nothing a unit test decides

@@ -23,6 +23,7 @@ interface Mutant {
   find: string | RegExp; // must match exactly once in the file
   replace: string;
   test: string; // the test file that must fail
+  only?: string; // just its tests whose names match this (--test-name-pattern), where one test shows it
 }
 
 const mutants: Mutant[] = [
@@ -74,6 +75,49 @@ const mutants: Mutant[] = [
     replace: 'if (running < Infinity) return replaceLater(tracked, verb, how);',
     test: 'lessons/07-zero-downtime/zero-downtime.test.ts',
   },
+  // One of each kind of bug that passed the suite before it had a test for it.
+  {
+    name: '01-no-loop-cap',
+    why: "a cap removed: lesson 01's ?n= takes any count, so one request buys as much CPU as it asks for",
+    file: 'lessons/01-single-process/heavy.ts',
+    find: 'if (loops <= heavyDefaults.maxLoops) return { loops };',
+    replace: 'if (loops > 0) return { loops };',
+    test: 'lessons/01-single-process/server.test.ts',
+    only: 'out-of-range n gets 400',
+  },
+  {
+    name: '02-rate-over-wrong-span',
+    why: "a figure computed wrong: lesson 02 takes milliseconds for tenths of a second, so its requests per second are ten times too low",
+    file: 'lessons/02-load-test/loadtest.ts',
+    find: '(lastAnswerAt - startedAt) / 1000',
+    replace: '(lastAnswerAt - startedAt) / 100',
+    test: 'lessons/02-load-test/measure.test.ts',
+  },
+  {
+    name: '04-one-request-too-many',
+    why: "a limit off by one: lesson 04's loops send one request more than --requests says",
+    file: 'lessons/04-round-robin/distribution.ts',
+    find: 'while (sent < run.requests) {',
+    replace: 'while (sent <= run.requests) {',
+    test: 'lessons/04-round-robin/round-robin.test.ts',
+    only: 'distribution.ts prints a row',
+  },
+  {
+    name: 'load-non200-not-counted',
+    why: "a failure not counted: the tests' load loop stops counting non-200 answers, so 503s pass for successes",
+    file: 'lib/load.ts',
+    find: 'if (reply.status !== 200) count.non200++;',
+    replace: '',
+    test: 'lib/load.test.ts',
+  },
+  {
+    name: 'launch-cleanup-after-ready',
+    why: 'cleanup in the wrong order: the launcher hands a lesson to its test for cleanup only once it is ready, so one that never is runs on',
+    file: 'lib/launch.ts',
+    find: '  onSpawn?.(lesson);\n  if (options.ready) await lesson.waitFor(options.ready);\n',
+    replace: '  if (options.ready) await lesson.waitFor(options.ready);\n  onSpawn?.(lesson);\n',
+    test: 'test/harness.test.ts',
+  },
 ];
 
 const chosen = readArgs(process.argv.slice(2));
@@ -90,7 +134,7 @@ async function run(mutant: Mutant): Promise<{ mutant: Mutant; outcome: string }>
   try {
     breakLesson(copy, mutant);
     const startedAt = Date.now();
-    const { code, timedOut, failed } = await runTests(copy, mutant.test);
+    const { code, timedOut, failed } = await runTests(copy, mutant);
     const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);
     const outcome = timedOut ? `still running after ${defaults.boundS} s` : code === 0 ? 'its tests passed' : 'caught';
     const detail = outcome === 'caught' ? `failed in ${seconds} s: ${failed.slice(0, 3).join('; ') || '(no test name)'}` : outcome;
@@ -120,8 +164,9 @@ function breakLesson(copy: string, mutant: Mutant): void {
 }
 
 // The test file on this runtime, as npm test runs it, in a process group of its own.
-async function runTests(copy: string, file: string): Promise<{ code: number | null; timedOut: boolean; failed: string[] }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', file], {
+async function runTests(copy: string, mutant: Mutant): Promise<{ code: number | null; timedOut: boolean; failed: string[] }> {
+  const only = mutant.only ? [`--test-name-pattern=${mutant.only}`] : [];
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...only, mutant.test], {
     cwd: copy,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -30,13 +30,15 @@ async function canImportTypeScript() {
   }
 }
 
-// Then the test runner could not have found the .ts tests either: npm test's files, in its order.
+// Then the test runner could not have found the .ts tests either: npm test's files, in its order
+// (the lessons', then the unit tests of lib/, then the suite-wide ones beside this file).
 async function importEveryTest() {
   // @ts-expect-error: tsx's loader entry has no types; importing it registers the loader
   await import('tsx'); // the loader `npx tsx` and `node --import tsx` use
-  for (const lesson of lessons) {
-    for (const file of readdirSync(join(root, 'lessons', lesson)).filter((name) => name.endsWith('.test.ts'))) {
-      await import(pathToFileURL(join(root, 'lessons', lesson, file)).href);
+  const folders = [...lessons.map((lesson) => join('lessons', lesson)), 'lib', 'test'];
+  for (const folder of folders) {
+    for (const file of readdirSync(join(root, folder)).filter((name) => name.endsWith('.test.ts'))) {
+      await import(pathToFileURL(join(root, folder, file)).href);
     }
   }
 }

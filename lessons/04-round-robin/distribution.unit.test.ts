@@ -11,6 +11,7 @@ import { countByWorker, fairness, report, type Run, type Tally } from './distrib
 async function fakeCluster(t: TestContext, answer: (n: number, req: http.IncomingMessage, res: http.ServerResponse) => void) {
   let n = 0;
   const server = http.createServer((req, res) => answer(++n, req, res));
+  server.keepAliveTimeout = 600_000; // idle connections close when the client closes them, not before
   const open = new Set<Socket>();
   server.on('connection', (socket) => {
     open.add(socket);
