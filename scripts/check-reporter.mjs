@@ -10,7 +10,8 @@ export default async function* checkReporter(source) {
     const { name, details, skip, todo } = event.data;
     if (details?.type === 'suite') continue;
     const status = event.type === 'test:fail' ? 'fail' : skip !== undefined || todo !== undefined ? 'skip' : 'pass';
-    const message = status === 'fail' ? messageOf(details?.error) : undefined;
+    // A skip's reason too: npm run check says why a lesson could not judge an exercise here.
+    const message = status === 'fail' ? messageOf(details?.error) : status === 'skip' && typeof skip === 'string' ? skip : undefined;
     yield `${JSON.stringify({ name, status, message })}\n`;
   }
 }
