@@ -21,11 +21,12 @@ const defaults = {
 };
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+// The Node to suggest where this runtime cannot run a lesson's tests: the current LTS, as pinned.
+const checkOn: string = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).config.node['26'];
 const isBun = 'bun' in process.versions;
 const color = process.stdout.isTTY && !process.env.NO_COLOR;
 const paint = (code: number) => (text: string) => (color ? `\x1b[${code}m${text}\x1b[0m` : text);
 const [red, green, yellow, dim, bold] = [paint(31), paint(32), paint(33), paint(2), paint(1)];
-const checkOn = 26; // the Node to suggest where this runtime cannot run a lesson's tests (the current LTS)
 
 interface Started {
   name: string;
@@ -76,7 +77,8 @@ async function checkFrom(lessons: string[], from: number): Promise<number | unde
   console.log(`\n${bar(lessons.length - unchecked.length, lessons.length)}`);
   if (unchecked.length > 0) {
     const names = unchecked.map((u) => u.lesson).join(', ');
-    console.log(yellow(`NOT CHECKED on ${runtime()}: ${names}. Every other exercise here passes its lesson's tests.`));
+    const others = lessons.length - from - unchecked.length;
+    console.log(yellow(`NOT CHECKED on ${runtime()}: ${names}.${others > 0 ? ` The ${others} other exercise${others === 1 ? '' : 's'} checked here pass${others === 1 ? 'es' : ''}.` : ''}`));
     console.log(`  Its lesson's tests skip on this runtime, so your code there has not been judged. Check it on a runtime that runs them:`);
     for (const { lesson } of unchecked) console.log(`    npx --yes node@${checkOn} --import tsx scripts/check.ts ${lesson.slice(0, 2)}`);
     return undefined;
@@ -85,12 +87,14 @@ async function checkFrom(lessons: string[], from: number): Promise<number | unde
   return undefined;
 }
 
-// Why this runtime cannot judge the exercise, if it cannot: every test that its hints name skipped.
+// Why this runtime cannot judge the exercise, if it cannot: no test that its hints name ran (each
+// skipped, or inside a suite skipped whole, which Node reports as the suite alone) and something skipped.
 function notJudgedHere(lesson: string, results: Result[]): string | undefined {
   const parts = stepsOf(lesson).flatMap((step) => step.tests);
   const judging = results.filter((r) => parts.some((part) => r.name.includes(part)));
-  if (judging.length === 0 || judging.some((r) => r.status !== 'skip')) return undefined;
-  return judging.find((r) => r.message)?.message ?? `its tests skip on ${runtime()}`;
+  const skipped = results.filter((r) => r.status === 'skip');
+  if (parts.length === 0 || skipped.length === 0 || judging.some((r) => r.status !== 'skip')) return undefined;
+  return [...judging, ...skipped].find((r) => r.message)?.message ?? `its tests skip on ${runtime()}`;
 }
 
 function readArgs(args: string[]): { lessons: string[]; level: number; watch: boolean } {
