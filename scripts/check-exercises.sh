@@ -104,7 +104,9 @@ for lesson in $lessons; do
 done
 
 echo "with every step solved:"
-if ! "${check[@]}" $(for lesson in $lessons; do echo "${lesson:0:2}"; done); then
+if [ -z "$lessons" ]; then
+  echo "nothing left to check on this runtime"
+elif ! "${check[@]}" $(for lesson in $lessons; do echo "${lesson:0:2}"; done); then
   echo "FAIL: npm run check does not pass with every step solved from the lessons' files" >&2
   failed=1
 fi
