@@ -44,6 +44,7 @@ solve() { "${cut[@]}" write "${1:0:2}" ${2:+"$2"}; }
 unsolve() { cp "skeletons/$1"/*.ts "exercises/$1/"; }
 
 failed=0
+unjudged="" # exercises whose lesson's tests all skip on this runtime
 # Every exercise solved first, the ones not checked too: exercise 02 loads your exercise 01 server.
 for lesson in $all; do solve "$lesson"; done
 # The solved exercises typecheck: the skeleton's given code fits the lesson's lines put into it.
@@ -58,7 +59,12 @@ for lesson in $lessons; do
   "${check[@]}" "${lesson:0:2}" >check.log 2>&1
   code=$?
   set -e
-  if [ "$code" -eq 1 ]; then
+  if [ "$code" -eq 0 ] && grep -q "^○ $lesson .*not checked on" check.log; then
+    # Its lesson's tests skip on this runtime (lesson 09 before Node 22.12): check.ts says so, and so
+    # does this proof, which leaves that exercise to the runtimes that can judge it (CI runs Node 26 too).
+    echo "not checked here: $(grep -m1 "^○ $lesson" check.log)"
+    unjudged+=" $lesson "
+  elif [ "$code" -eq 1 ]; then
     echo "ok: the untouched exercise $lesson fails its lesson's tests ($(grep -m1 -o '[0-9]* of [0-9]* tests pass' check.log))"
   else
     echo "FAIL: npm run check -- ${lesson:0:2} exited $code on the untouched exercise $lesson (expected 1):" >&2
@@ -68,6 +74,7 @@ for lesson in $lessons; do
   solve "$lesson"
 done
 
+lessons=$(for lesson in $lessons; do [[ "$unjudged" == *" $lesson "* ]] || echo "$lesson"; done)
 echo "the TODO matrix: each step left unwritten alone"
 for lesson in $lessons; do
   while IFS=$'\t' read -r step where problem; do
@@ -97,7 +104,9 @@ for lesson in $lessons; do
 done
 
 echo "with every step solved:"
-if ! "${check[@]}" $(for lesson in $lessons; do echo "${lesson:0:2}"; done); then
+if [ -z "$lessons" ]; then
+  echo "nothing left to check on this runtime"
+elif ! "${check[@]}" $(for lesson in $lessons; do echo "${lesson:0:2}"; done); then
   echo "FAIL: npm run check does not pass with every step solved from the lessons' files" >&2
   failed=1
 fi

@@ -21,10 +21,12 @@ const defaults = {
 };
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+// The Node to suggest where this runtime cannot run a lesson's tests: the current LTS, as pinned.
+const checkOn: string = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).config.node['26'];
 const isBun = 'bun' in process.versions;
 const color = process.stdout.isTTY && !process.env.NO_COLOR;
 const paint = (code: number) => (text: string) => (color ? `\x1b[${code}m${text}\x1b[0m` : text);
-const [red, green, dim, bold] = [paint(31), paint(32), paint(2), paint(1)];
+const [red, green, yellow, dim, bold] = [paint(31), paint(32), paint(33), paint(2), paint(1)];
 
 interface Started {
   name: string;
@@ -50,21 +52,49 @@ console.log(bold("every-core check: your exercises/, tested by the lessons' own 
 if (options.watch) await watchMode(options.lessons);
 else process.exit((await checkFrom(options.lessons, 0)) === undefined ? 0 : 1);
 
-// Checks the lessons in order from `from`; returns the index of the first that fails, if any.
+// Checks the lessons in order from `from`; returns the index of the first that fails, if any. A
+// lesson whose tests all skip on this runtime (lesson 09 before Node 22.12) judges nothing: it is
+// neither passed nor failed but said, with the reason and the command that checks it, and the run
+// goes on (exit 0 if nothing failed: a learner on Node 20 can still finish the others).
 async function checkFrom(lessons: string[], from: number): Promise<number | undefined> {
+  const unchecked: { lesson: string; reason: string }[] = [];
   for (let i = from; i < lessons.length; i++) {
     const lesson = lessons[i];
     const { results, reached } = await runTests(lesson);
     const failed = results.filter((r) => r.status === 'fail');
+    const reason = failed.length === 0 ? notJudgedHere(lesson, results) : undefined;
+    if (reason !== undefined) {
+      console.log(`${yellow('○')} ${lesson.padEnd(20)} ${yellow(`not checked on ${runtime()}`)}: ${reason}`);
+      unchecked.push({ lesson, reason });
+      continue;
+    }
     console.log(`${failed.length === 0 && results.length > 0 ? green('✔') : red('✖')} ${lesson.padEnd(20)} ${tally(results)}`);
     if (failed.length > 0 || results.length === 0) {
       report(lesson, results, reached, i, lessons.length);
       return i;
     }
   }
-  console.log(`\n${bar(lessons.length, lessons.length)}`);
+  console.log(`\n${bar(lessons.length - unchecked.length, lessons.length)}`);
+  if (unchecked.length > 0) {
+    const names = unchecked.map((u) => u.lesson).join(', ');
+    const others = lessons.length - from - unchecked.length;
+    console.log(yellow(`NOT CHECKED on ${runtime()}: ${names}.${others > 0 ? ` The ${others} other exercise${others === 1 ? '' : 's'} checked here pass${others === 1 ? 'es' : ''}.` : ''}`));
+    console.log(`  Its lesson's tests skip on this runtime, so your code there has not been judged. Check it on a runtime that runs them:`);
+    for (const { lesson } of unchecked) console.log(`    npx --yes node@${checkOn} --import tsx scripts/check.ts ${lesson.slice(0, 2)}`);
+    return undefined;
+  }
   console.log(green(lessons.length === exercises.length ? "Every exercise passes its lesson's tests. Well done." : 'Passed. Every lesson in order: npm run check'));
   return undefined;
+}
+
+// Why this runtime cannot judge the exercise, if it cannot: no test that its hints name ran (each
+// skipped, or inside a suite skipped whole, which Node reports as the suite alone) and something skipped.
+function notJudgedHere(lesson: string, results: Result[]): string | undefined {
+  const parts = stepsOf(lesson).flatMap((step) => step.tests);
+  const judging = results.filter((r) => parts.some((part) => r.name.includes(part)));
+  const skipped = results.filter((r) => r.status === 'skip');
+  if (parts.length === 0 || skipped.length === 0 || judging.some((r) => r.status !== 'skip')) return undefined;
+  return [...judging, ...skipped].find((r) => r.message)?.message ?? `its tests skip on ${runtime()}`;
 }
 
 function readArgs(args: string[]): { lessons: string[]; level: number; watch: boolean } {
@@ -309,8 +339,11 @@ function markersOf(lesson: string): Marker[] {
   return files.flatMap((f) => markersIn(`exercises/${lesson}/${f}`, readFileSync(join(root, 'exercises', lesson, f), 'utf8')));
 }
 
-// The runnable step of an exercise: the file its lesson's README opens with.
+// The file to compare with the lesson's: the one that holds the exercise's first step (exercise 08's
+// pool.ts, not its given server.ts), else the runnable step.
 function mainFile(lesson: string): string {
   const files = readdirSync(join(root, 'exercises', lesson)).filter((f) => f.endsWith('.ts'));
+  const first = stepsOf(lesson)[0]?.file;
+  if (first && files.includes(first)) return first;
   return files.find((f) => f === 'server.ts' || f === 'primary.ts') ?? files[0];
 }

@@ -103,10 +103,11 @@ describe('the steps of an exercise, for npm run check', () => {
 describe("each exercise's hints.md", () => {
   const root = fileURLToPath(new URL('..', import.meta.url));
   const exercises = readdirSync(join(root, 'exercises')).filter((name) => /^\d\d-/.test(name));
+  // A lesson's tests: its *.test.ts, and the shared ones it runs from a *-tests.ts (lesson 01's stop tests).
   for (const exercise of exercises) {
     test(`${exercise}: a step for every todo() marker, and every test it names is one of lesson ${exercise.slice(0, 2)}'s`, () => {
       const steps = parseHints(readFileSync(join(root, 'exercises', exercise, 'hints.md'), 'utf8'));
-      const tests = readdirSync(join(root, 'lessons', exercise)).filter((f) => f.endsWith('.test.ts') || f.endsWith('-tests.ts')).map((f) => readFileSync(join(root, 'lessons', exercise, f), 'utf8')).join('\n');
+      const tests = readdirSync(join(root, 'lessons', exercise)).filter((f) => /(\.test|-tests)\.ts$/.test(f)).map((f) => readFileSync(join(root, 'lessons', exercise, f), 'utf8')).join('\n');
       for (const step of steps) {
         assert.ok(step.hints.length === 3, `TODO ${step.number}: a hint, more, and a recipe`);
         for (const part of step.tests) assert.ok(tests.includes(part), `TODO ${step.number} names a test that lesson ${exercise} does not have: "${part}"`);

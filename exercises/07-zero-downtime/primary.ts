@@ -1,84 +1,119 @@
-// Exercise 07: no downtime. Your exercise 03 cluster, imported, plus two things: `kill -USR2 <primary
-// pid>` replaces the workers one at a time while the others serve, and a worker that keeps exiting
-// quickly is replaced later and later, then given up on. Check it:  npm run check -- 07
+// Exercise 07: no downtime. Extend your exercise 03 Primary: `kill -USR2 <primary pid>` replaces the
+// workers one at a time while the others serve (write the roll), and a worker that keeps exiting
+// quickly is replaced later and later (write the backoff). Check it:  npm run check -- 07
 // Run it:  npx tsx exercises/07-zero-downtime/primary.ts        then, from another terminal: kill -USR2 <pid>
 
 import type { Worker } from 'node:cluster';
 import { commandLine } from '../../lib/options.ts';
+import { isMain } from '../../lib/runtime.ts';
 import { todo } from '../todo.ts';
-import { defaults as lesson03, forkWorker, listeningCount, log, logError, seconds, startPrimary, state, stopWorker, workers, type Tracked } from '../03-cluster/primary.ts';
+import { asProgram, defaults as lesson03, Primary, readWorkerCount, seconds, workers, type PrimaryOptions, type Tracked } from '../03-cluster/primary.ts';
 
-const defaults = {
-  // Not SIGHUP: a closing terminal sends that, and it should stop a server, not roll it. SIGUSR1 is
-  // taken too: it opens Node's debugger.
-  rollSignal: 'SIGUSR2',
-  listenTimeoutMs: 10_000, // a replacement not listening by then is stopped, and the roll with it
+export const defaults = {
+  // Not SIGHUP: a closing terminal sends that, and it should stop a server (lesson 03 stops on it),
+  // not roll it. SIGUSR1 is taken too: it opens Node's debugger.
+  rollSignal: 'SIGUSR2' as NodeJS.Signals,
   firstBackoffMs: 100, // the replacement after a quick exit waits this long, twice as long for each one in a row...
   maxBackoffMs: 15_000, // ...but never longer than this
-} as const;
-
-const rolls = { isRolling: false, isQueued: false };
+};
 
 const usage = `Usage: npx tsx exercises/07-zero-downtime/primary.ts
 
   It takes no options; its settings come from the environment:
   WORKERS=${lesson03.workerCount}   how many workers (default: one per CPU)
-  PORT=3000    the port they share (read by your exercise 01 server)
-  Signals: kill -USR2 <pid> rolls the workers; Ctrl+C or kill <pid> stops them all.`;
+  PORT=3000    the port they share (read by lesson 01's server)
+  Signals: kill -USR2 <pid> rolls the workers; Ctrl+C, kill <pid> or a closed terminal stops them all.`;
 
-commandLine('primary', usage).parse(process.argv.slice(2), {});
-startPrimary({ respawnDelayMs: backoffMs });
-log(`kill -USR2 ${process.pid} replaces them one at a time; Ctrl+C stops them all`);
-process.on(defaults.rollSignal, requestRoll);
-
-function backoffMs(quickExits: number): number {
-  // TODO 1: how long to wait before replacing a worker after `quickExits` quick exits in a row (1 for
-  // the first): defaults.firstBackoffMs, twice as long for each one more in a row (100, 200, 400,
-  // 800...), but never more than defaults.maxBackoffMs. Lesson 03's primary calls it (startPrimary's
-  // respawnDelayMs) and gives up after its maxQuickExits. Math.min() and 2 ** n are all it takes.
-  return todo('exercises/07-zero-downtime/primary.ts', `backoffMs(${quickExits}): the delay before a replacement (TODO 1)`);
+// As a program: the roll signal is handled before the line that tells anyone to send it.
+export function startZeroDowntime(options: PrimaryOptions = {}): ZeroDowntime {
+  const primary = asZeroDowntimeProgram(new ZeroDowntime({ workerCount: readWorkerCount(process.env.WORKERS), ...options }));
+  primary.start();
+  primary.log(`kill -USR2 ${process.pid} replaces them one at a time; Ctrl+C stops them all`);
+  return primary;
 }
 
-// ---- Rolling restart: one worker at a time, the new one listening before the old one stops ----
-
-function requestRoll(): void {
-  if (state.isShuttingDown) return log(`${defaults.rollSignal} while shutting down: ignored`);
-  if (!rolls.isRolling) return void roll();
-  // Interleaving two rolls could stop two workers at once; a queued roll still picks up new code.
-  log(`${defaults.rollSignal} during a roll: ${rolls.isQueued ? 'one more roll is queued already' : 'queued, it starts when this one is done'}`);
-  rolls.isQueued = true;
+export function asZeroDowntimeProgram(primary: ZeroDowntime, alongside: Parameters<typeof asProgram>[1] = []): ZeroDowntime {
+  process.on(defaults.rollSignal, () => primary.roll());
+  return asProgram(primary, alongside);
 }
 
-async function roll(): Promise<void> {
-  // TODO 2: replace every worker running now, one at a time. Set rolls.isRolling; the old ones are
-  // the workers in state.workers that are not stopping; log `SIGUSR2: rolling restart of <n>
-  // workers, one at a time`. Then await replace(old, '<i>/<n>') for each, in turn: never two at
-  // once, and stop at the first that returns false (or once state.isShuttingDown). Log
-  // `rolling restart done: <replaced> of <n> workers replaced in <s> s` (or `stopped`), clear
-  // rolls.isRolling, and if a roll was queued meanwhile (rolls.isQueued), clear that and roll again.
-  todo('exercises/07-zero-downtime/primary.ts', 'roll() replaces the workers one at a time (TODO 2)');
+// The wait before the replacement of the n-th quick exit in a row: 100, 200, 400 ms... at most 15 s.
+export function backoffMs(quickExits: number, limits: Pick<typeof defaults, 'firstBackoffMs' | 'maxBackoffMs'> = defaults): number {
+  // TODO 1: the wait before a replacement, after `quickExits` quick exits in a row: none (0) for no
+  // quick exit; limits.firstBackoffMs for the first, twice as long for each one more in a row (100,
+  // 200, 400 ms...), but never more than limits.maxBackoffMs.
+  return todo('exercises/07-zero-downtime/primary.ts', `backoffMs(${quickExits}): the wait before a replacement (TODO 1)`);
 }
 
-async function replace(old: Tracked, step: string): Promise<boolean> {
-  // TODO 3: replace one worker with no moment where fewer serve. If it has died meanwhile (no longer
-  // in state.workers), return true: its replacement runs the new code already. Else forkWorker() a
-  // new one, log `roll <step>: forked worker <new pid> to replace worker <old pid>`, and await
-  // listeningOrNot(new worker). Only once it says 'listening' await stopWorker(old, `roll <step>`)
-  // and return true. Any other outcome: logError() it, stopWorker() the new one, and return false:
-  // the old workers keep serving. While shutting down, return false.
-  return todo('exercises/07-zero-downtime/primary.ts', `replace() worker ${old.worker.process.pid} in roll ${step} (TODO 3)`);
+export class ZeroDowntime extends Primary {
+  #isRolling = false;
+  #isQueued = false;
+
+  get isRolling(): boolean {
+    return this.#isRolling;
+  }
+
+  protected override replacementDelayMs(quickExits: number): number {
+    return backoffMs(quickExits);
+  }
+
+  // ---- Rolling restart: one worker at a time, the new one listening before the old one stops ----
+
+  roll(): void {
+    if (this.isStopping) return this.log(`${defaults.rollSignal} while shutting down: ignored`);
+    if (!this.#isRolling) return void this.#roll();
+    // Interleaving two rolls could stop two workers at once; a queued roll still picks up new code.
+    this.log(`${defaults.rollSignal} during a roll: ${this.#isQueued ? 'one more roll is queued already' : 'queued, it starts when this one is done'}`);
+    this.#isQueued = true;
+  }
+
+  async #roll(): Promise<void> {
+    this.#isRolling = true;
+    // Every worker running now is old; one forked from here on (by this roll, or to replace a crash) is new.
+    const olds = this.running();
+    const startedAt = Date.now();
+    this.log(`${defaults.rollSignal}: rolling restart of ${workers(olds.length)}, one at a time (${this.listeningCount()} listening)`);
+    let replaced = 0;
+    // TODO 2: replace the old workers one at a time, each only once the one before is done: await
+    // this.#replace(old, step) for each (step: `1/3`, `2/3`...), and count it in `replaced`. Stop
+    // early when the primary is stopping (this.isStopping) or when #replace() says false.
+    todo('exercises/07-zero-downtime/primary.ts', `#roll() replaces ${workers(olds.length)} one at a time (TODO 2)`);
+    const outcome = replaced === olds.length ? 'done' : 'stopped';
+    this.log(`rolling restart ${outcome}: ${replaced} of ${workers(olds.length)} replaced in ${seconds(Date.now() - startedAt)} s (${this.listeningCount()} listening)`);
+    this.#isRolling = false;
+    if (!this.#isQueued || this.isStopping) return;
+    this.#isQueued = false;
+    void this.#roll();
+  }
+
+  async #replace(old: Tracked, step: string): Promise<boolean> {
+    if (!this.isTracked(old)) return true; // it died meanwhile, and its replacement runs the new code
+    // TODO 3: replace one worker with no moment where fewer serve: first fork the new one in the old
+    // one's slot (this.fork(old.slot, 'roll')) and log `roll <step>: forked worker <new pid> to replace
+    // worker <old pid>`; wait for it to listen, or exit (listeningOrExit() below; lesson 03 kills a
+    // fork that never listens, so this wait ends); only then stop the old one, gracefully
+    // (this.stopWorker(old, `roll <step>`)), and return true. Return false if the primary is stopping
+    // by then, or if the new one exited instead: then logError `roll <step>: worker <pid> <outcome>:
+    // stopping the roll, the old workers keep serving`.
+    return todo('exercises/07-zero-downtime/primary.ts', `#replace() worker ${old.worker.process.pid} in roll ${step} (TODO 3)`);
+  }
 }
 
-function listeningOrNot(worker: Worker): Promise<string> {
+function listeningOrExit(worker: Worker): Promise<string> {
   return new Promise((resolve) => {
     const settle = (outcome: string) => {
-      clearTimeout(timer);
       worker.off('listening', onListening).off('exit', onExit);
       resolve(outcome);
     };
     const onListening = () => settle('listening');
     const onExit = () => settle('exited before it was listening');
-    const timer = setTimeout(() => settle(`was not listening after ${seconds(defaults.listenTimeoutMs)} s`), defaults.listenTimeoutMs);
     worker.once('listening', onListening).once('exit', onExit);
   });
+}
+
+// Run as a program, it starts the cluster (last: a class is not there before its definition has run);
+// lesson 11 imports it and adds a page.
+if (isMain(import.meta.url)) {
+  commandLine('primary', usage).parse(process.argv.slice(2), {});
+  startZeroDowntime();
 }
