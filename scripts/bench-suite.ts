@@ -5,7 +5,7 @@
 
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { killGroup, root } from '../lib/launch.ts';
@@ -45,7 +45,8 @@ interface Result {
 }
 
 const runtimes = readArgs(process.argv.slice(2));
-const work = mkdtempSync(join(os.tmpdir(), 'every-core-bench-'));
+removeLeftovers(); // of a run killed with kill -9, which could not remove its clone
+const work = mkdtempSync(join(os.tmpdir(), `every-core-bench-${process.pid}-`));
 let suite: number | undefined; // the process group of the run in progress
 let suiteExited: Promise<unknown> = Promise.resolve();
 process.once('exit', () => {
@@ -64,6 +65,22 @@ for (const runtime of runtimes) {
 }
 console.log(`\n${table(results)}`);
 process.exitCode = results.some((result) => result.exitCode !== 0) ? 1 : 0;
+
+function removeLeftovers(): void {
+  for (const name of readdirSync(os.tmpdir())) {
+    const pid = Number(/^every-core-bench-(\d+)-/.exec(name)?.[1]);
+    if (pid && !isAlive(pid)) rmSync(join(os.tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 function readArgs(argv: string[]): Runtime[] {
   const { fail, parse } = commandLine('bench:suite', usage);
