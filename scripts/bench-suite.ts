@@ -154,7 +154,7 @@ async function runSuite(runtime: Runtime): Promise<Result> {
   suite = undefined;
   const accounted = existsSync(accounts) ? JSON.parse(readFileSync(accounts, 'utf8')) : null;
   const exitCode = accounted?.exitCode ?? code;
-  if (exitCode !== 0) console.log(`The suite exited ${exitCode}; its last lines:\n${output.split('\n').slice(-60).join('\n')}`);
+  if (exitCode !== 0) console.log(`The suite exited ${exitCode}:\n${failures(output)}`);
   const starts = existsSync(log) ? readStarts(log) : [];
   return {
     label: runtime.label,
@@ -225,6 +225,13 @@ function slowestFromBunOutput(output: string): Result['slowest'] {
     if (timed && file) byFile.set(file, (byFile.get(file) ?? 0) + Number(timed[1]) / (timed[2] === 'ms' ? 1000 : 1));
   }
   return [...byFile].map(([name, wallS]) => ({ file: name, wallS })).sort((a, b) => b.wallS - a.wallS).slice(0, defaults.slowest);
+}
+
+// Each failed test and the first line of its error, from the runner's summary; else the last lines.
+function failures(output: string): string {
+  const summary = output.split('\n✖ failing tests:\n')[1];
+  if (summary === undefined) return output.split('\n').slice(-60).join('\n');
+  return summary.split('\n').filter((line) => /^✖ |^  [\w ]*(Error|error)\b/.test(line)).join('\n');
 }
 
 function testCounts(output: string): string {
