@@ -4,16 +4,26 @@
 # Usage: python3 bench-suite-reaper.py <result.json> <command> [args...]
 import ctypes, json, os, resource, signal, sys, time
 
-PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
 result_file, command = sys.argv[1], sys.argv[2:]
-subreaper = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+libc = ctypes.CDLL(None, use_errno=True)
+subreaper = libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+# bench:suite killed outright (kill -9) cannot end the run: this process hears of it (SIGHUP) and
+# ends it, as Ctrl+C would: the suite's processes end their lessons on SIGTERM.
+bench = os.getppid()
+signal.signal(signal.SIGHUP, lambda *_: os.killpg(os.getpgrp(), signal.SIGTERM))
+libc.prctl(PR_SET_PDEATHSIG, signal.SIGHUP, 0, 0, 0)
 suite = os.fork()
 if suite == 0:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     os.execvp(command[0], command)
 
 # bench:suite forwards Ctrl+C to this whole group: the suite handles it; this one keeps counting.
 for name in (signal.SIGINT, signal.SIGTERM):
     signal.signal(name, lambda *_: None)
+if os.getppid() != bench:  # bench:suite died before PR_SET_PDEATHSIG took effect
+    os.killpg(os.getpgrp(), signal.SIGTERM)
 
 
 def children():
@@ -49,6 +59,8 @@ while True:
         time.sleep(0.05)
 
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+if not os.path.isdir(os.path.dirname(result_file)):
+    sys.exit(1)  # bench:suite is gone, and its folder with it
 with open(result_file, 'w') as out:
     json.dump({
         'exitCode': os.waitstatus_to_exitcode(status) if status is not None else None,

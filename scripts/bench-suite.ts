@@ -5,7 +5,7 @@
 
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { killGroup, root } from '../lib/launch.ts';
@@ -45,7 +45,8 @@ interface Result {
 }
 
 const runtimes = readArgs(process.argv.slice(2));
-const work = mkdtempSync(join(os.tmpdir(), 'every-core-bench-'));
+removeLeftovers(); // of a run killed with kill -9, which could not remove its clone
+const work = mkdtempSync(join(os.tmpdir(), `every-core-bench-${process.pid}-`));
 let suite: number | undefined; // the process group of the run in progress
 let suiteExited: Promise<unknown> = Promise.resolve();
 process.once('exit', () => {
@@ -64,6 +65,22 @@ for (const runtime of runtimes) {
 }
 console.log(`\n${table(results)}`);
 process.exitCode = results.some((result) => result.exitCode !== 0) ? 1 : 0;
+
+function removeLeftovers(): void {
+  for (const name of readdirSync(os.tmpdir())) {
+    const pid = Number(/^every-core-bench-(\d+)-/.exec(name)?.[1]);
+    if (pid && !isAlive(pid)) rmSync(join(os.tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 function readArgs(argv: string[]): Runtime[] {
   const { fail, parse } = commandLine('bench:suite', usage);
@@ -137,7 +154,7 @@ async function runSuite(runtime: Runtime): Promise<Result> {
   suite = undefined;
   const accounted = existsSync(accounts) ? JSON.parse(readFileSync(accounts, 'utf8')) : null;
   const exitCode = accounted?.exitCode ?? code;
-  if (exitCode !== 0) console.log(`The suite exited ${exitCode}; its last lines:\n${output.split('\n').slice(-60).join('\n')}`);
+  if (exitCode !== 0) console.log(`The suite exited ${exitCode}:\n${failures(output)}`);
   const starts = existsSync(log) ? readStarts(log) : [];
   return {
     label: runtime.label,
@@ -208,6 +225,13 @@ function slowestFromBunOutput(output: string): Result['slowest'] {
     if (timed && file) byFile.set(file, (byFile.get(file) ?? 0) + Number(timed[1]) / (timed[2] === 'ms' ? 1000 : 1));
   }
   return [...byFile].map(([name, wallS]) => ({ file: name, wallS })).sort((a, b) => b.wallS - a.wallS).slice(0, defaults.slowest);
+}
+
+// Each failed test and the first line of its error, from the runner's summary; else the last lines.
+function failures(output: string): string {
+  const summary = output.split('\n✖ failing tests:\n')[1];
+  if (summary === undefined) return output.split('\n').slice(-60).join('\n');
+  return summary.split('\n').filter((line) => /^✖ |^  [\w ]*(Error|error)\b/.test(line)).join('\n');
 }
 
 function testCounts(output: string): string {
