@@ -129,6 +129,21 @@ function loads(t: TestContext, url: string) {
   };
 }
 
+// SIGUSR2 to a host's primary, until its roll is done. Lesson 07 stops a roll whose new worker is not
+// listening within its bound (10 s), keeping the old one: on a busy machine that happens, and then the
+// roll is sent again, at most 3 times in all. The load runs all along, so a stopped roll counts too.
+async function roll(t: TestContext, lesson: Lesson, host: Host): Promise<void> {
+  const outcome = new RegExp(`\\[${host.name}\\] .*rolling restart (done|stopped): (\\d+) of 1 worker replaced`);
+  for (let attempt = 1; ; attempt++) {
+    const mark = lesson.output().length;
+    process.kill(host.primary, 'SIGUSR2');
+    const [line, result] = await lesson.waitFor(outcome, mark);
+    if (result === 'done') return assert.match(line, /done: 1 of 1 worker replaced/);
+    t.diagnostic(`${host.name}, roll ${attempt}: ${line.trim()}`);
+    assert.ok(attempt < 3, `${host.name}'s roll stopped ${attempt} times: ${line}`);
+  }
+}
+
 function assertNoneLost(t: TestContext, counts: LoadCount[]): void {
   for (const [name, count] of [['fresh connections', counts[0]], ['keep-alive connections', counts[1]]] as const) {
     t.diagnostic(`${name}: ${count.requests} answered, ${count.failures} failed ${JSON.stringify(count.errorCodes)}, ${count.non200} non-200`);
@@ -292,9 +307,7 @@ describe('lesson 10: three hosts behind nginx, one run for these tests in order'
     await waitUntil(() => load.answered() > 50, 'the load to get 50 answers');
     for (const host of hosts) {
       const before = workersIn(host.namespace);
-      const mark = lesson.output().length;
-      process.kill(host.primary, 'SIGUSR2');
-      await lesson.waitFor(new RegExp(`\\[${host.name}\\] .*rolling restart done: 1 of 1 worker replaced`), mark);
+      await roll(t, lesson, host);
       const after = workersIn(host.namespace);
       assert.equal(after.length, 1, `${host.name}'s workers after its roll: ${after}`);
       assert.deepEqual(after.filter((pid) => before.includes(pid)), [], `${host.name}: ${before} -> ${after}`);

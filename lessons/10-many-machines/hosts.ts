@@ -216,11 +216,12 @@ class Run {
   // ---- What a killed run left behind: found by name, removed if that run no longer runs ----
 
   private async cleanLeftovers(): Promise<void> {
-    const names = fs.readdirSync(os.tmpdir());
+    const names: string[] = [];
     if (!this.options.isLocal) {
       names.push(...(await this.ip('netns', 'list')).split('\n').map((line) => line.split(' ')[0]));
       names.push(...(await this.ip('-o', 'link', 'show')).split('\n').map((line) => line.split(/[:@]/)[1]?.trim() ?? ''));
     }
+    names.push(...fs.readdirSync(os.tmpdir()));
     for (const [owner, left] of leftBehind(names, (pid) => runs(pid, '10-many-machines'))) {
       log(`cleaning up after run ${owner}, which is no longer running: ${left.join(', ')}`);
       for (const name of left) await this.removeLeftover(name);
