@@ -368,7 +368,7 @@ export function leftBehind(names: string[], isRunning: (pid: number) => boolean)
   const left = new Map<number, string[]>();
   for (const name of new Set(names)) {
     const owner = ownerOf(name);
-    if (owner !== undefined && !runs(owner, '10-many-machines')) left.set(owner, [...(left.get(owner) ?? []), name]);
+    if (owner !== undefined && !isRunning(owner)) left.set(owner, [...(left.get(owner) ?? []), name]);
   }
   return left;
 }
