@@ -162,17 +162,22 @@ export function routes(handOff?: (res: http.ServerResponse, loops: number) => vo
     //   - a method other than GET or HEAD: 405, with the header Allow: GET, HEAD
     //   - a request with a body (hasBody(req)): 413, with Connection: close
     //   - GET /: 200 `Served by pid <pid>`
-    //   - GET /heavy?n=42: read n with readLoops(new URLSearchParams(query).get('n')); when it gives a
-    //     reason, 400 with that reason; else, if `handOff` was given, handOff(res, loops) and stop
-    //     there (lesson 08 counts on a thread); else count (TODO 2) and answerHeavy(res, count)
+    //   - GET /heavy?n=42: read n with `const n = readLoops(new URLSearchParams(query).get('n'))`;
+    //     when it gives a reason, 400 with that reason; else, if `handOff` was given,
+    //     handOff(res, n.loops) and stop there (lesson 08 counts on a thread); else go on below:
+    //     the count of n.loops is TODO 2, and answerHeavy() answers with its total
+    return reply(res, 501, 'TODO in exercises/01-single-process/server.ts: routes() answers / and /heavy (TODO 1)');
+    // The seed's loop, inline in the handler as the seed had it, in rounds of at most a billion:
+    // heavy.ts says why it is not a call, and why rounds.
     // TODO 2: /heavy's count, right here in this handler, not in a function of its own: plain
-    // synchronous `while` loops that count from 0 up to n's loops, in rounds of countRound(loops,
+    // synchronous `while` loops that count from 0 up to n.loops, in rounds of countRound(loops,
     // total) (an inner loop counts one round, the outer adds it to the total). No await, no
     // setImmediate: while it counts, this process's one JavaScript thread answers nobody else, which
     // is what lesson 01 shows and lesson 03 fixes. (Why inline, and why rounds? heavy.ts says: V8's
     // Maglev would inline a small counting function here and leave the loop slow for good, and one
     // counter past 2^31 turns the loop to floating point for good.)
-    reply(res, 501, 'TODO in exercises/01-single-process/server.ts: routes() answers / and /heavy (TODO 1)');
+    const total: number = todo('exercises/01-single-process/server.ts', '/heavy counts n.loops right here in the handler (TODO 2)');
+    answerHeavy(res, total);
   };
 }
 

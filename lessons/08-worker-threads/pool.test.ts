@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { EventEmitter, on } from 'node:events';
 import { describe, test, type TestContext } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import { afterExit, createPool, isQueueFull, poolDefaults, retryDelayMs, type PoolOptions } from './pool.ts';
+import { importLesson } from '../../lib/harness.ts';
+import type { PoolOptions } from './pool.ts';
+
+// On the exercises track (npm run check), the learner's pool.ts.
+const { afterExit, createPool, isQueueFull, poolDefaults, retryDelayMs } = await importLesson<typeof import('./pool.ts')>('lessons/08-worker-threads/pool.ts');
 
 // Stand-ins for thread.ts, small enough to start in milliseconds on every runtime: one that counts
 // (instantly: it answers n with n, and crashes on 7 as the test hook does), one that holds every job
