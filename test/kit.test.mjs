@@ -35,7 +35,10 @@ async function canImportTypeScript() {
 async function importEveryTest() {
   // @ts-expect-error: tsx's loader entry has no types; importing it registers the loader
   await import('tsx'); // the loader `npx tsx` and `node --import tsx` use
-  const folders = [...lessons.map((lesson) => join('lessons', lesson)), 'lib', 'test'];
+  // Processes that this one forks (the in-process Primary tests' cluster workers) run TypeScript
+  // too: node:cluster hands them this process's execArgv, as `node --import tsx --test` would.
+  process.execArgv.push('--import', 'tsx');
+  const folders = [...lessons.map((lesson) => join('lessons', lesson)), 'lib', 'scripts', 'test'];
   for (const folder of folders) {
     for (const file of readdirSync(join(root, folder)).filter((name) => name.endsWith('.test.ts'))) {
       await import(pathToFileURL(join(root, folder, file)).href);
