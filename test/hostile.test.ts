@@ -16,7 +16,9 @@ import { reusePortProblem } from '../lessons/09-reuseport/support.ts';
 
 const waitMs = 30_000; // the harness's longest wait, for an answer that never comes
 const hugeBodyBytes = 64 * 1024 * 1024; // a body no server here should read to its end
-const halfSentCount = 20; // connections left in the middle of their headers at once
+// Connections left in the middle of their headers at once: well under lesson 11's cap of 32, which
+// on Bun also still counts the connections the cases above closed a moment ago (seen: a reset at 20).
+const halfSentCount = 8;
 
 interface Server {
   name: string;
