@@ -88,13 +88,18 @@ export function measure(load: Load): Promise<Figures> {
     const instance = autocannon(options, (error, result) => {
       process.removeListener('SIGINT', stopEarly);
       if (error) return reject(error);
-      // TODO 1: the run's real length, in seconds: from startedAt (just before the run) to the last
-      // answer. autocannon's own result.duration runs on to the sample tick that noticed the end, so
-      // note the time of each answer yourself: listen to the instance's 'response' event below and
-      // keep performance.now() in lastAnswerAt. In worker threads (options.workers) autocannon
-      // reports no single answers: its own result.duration is the one there is.
-      const totalTimeS: number = todo('exercises/02-load-test/loadtest.ts', 'measure() times the run, from the first request to the last answer (TODO 1)', { throws: true });
-      resolve(figuresOf(load.url, connectionsOpened(connections, options.workers), result, totalTimeS));
+      // A figure that cannot be worked out rejects the run, rather than throwing inside autocannon.
+      try {
+        // TODO 1: the run's real length, in seconds: from startedAt (just before the run) to the last
+        // answer. autocannon's own result.duration runs on to the sample tick that noticed the end, so
+        // note the time of each answer yourself: listen to the instance's 'response' event below and
+        // keep performance.now() in lastAnswerAt. In worker threads (options.workers) autocannon
+        // reports no single answers: its own result.duration is the one there is.
+        const totalTimeS: number = todo('exercises/02-load-test/loadtest.ts', 'measure() times the run, from the first request to the last answer (TODO 1)', { throws: true });
+        resolve(figuresOf(load.url, connectionsOpened(connections, options.workers), result, totalTimeS));
+      } catch (failure) {
+        reject(failure);
+      }
     });
     // TODO 1: here, at each answer: lastAnswerAt = performance.now()
     autocannon.track(instance, { renderProgressBar: load.progress ?? false, renderResultsTable: false, renderLatencyTable: false });

@@ -86,9 +86,14 @@ export function measure(load: Load): Promise<Figures> {
     const instance = autocannon(options, (error, result) => {
       process.removeListener('SIGINT', stopEarly);
       if (error) return reject(error);
-      // In worker threads autocannon reports no single answers: its own duration is the one there is.
-      const totalTimeS = options.workers ? result.duration : (lastAnswerAt - startedAt) / 1000;
-      resolve(figuresOf(load.url, connectionsOpened(connections, options.workers), result, totalTimeS));
+      // A figure that cannot be worked out rejects the run, rather than throwing inside autocannon.
+      try {
+        // In worker threads autocannon reports no single answers: its own duration is the one there is.
+        const totalTimeS = options.workers ? result.duration : (lastAnswerAt - startedAt) / 1000;
+        resolve(figuresOf(load.url, connectionsOpened(connections, options.workers), result, totalTimeS));
+      } catch (failure) {
+        reject(failure);
+      }
     });
     instance.on('response', () => (lastAnswerAt = performance.now()));
     autocannon.track(instance, { renderProgressBar: load.progress ?? false, renderResultsTable: false, renderLatencyTable: false });
