@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 
 const decisions = [
   { file: 'lessons/01-single-process/heavy.ts' },
-  { file: 'lessons/02-load-test/loadtest.ts', functions: ['connectionsOpened', 'figuresOf', 'report', 'wholeNumber', 'seconds'] },
+  { file: 'lessons/02-load-test/loadtest.ts', functions: ['failuresOf', 'connectionsOpened', 'figuresOf', 'report'] },
   { file: 'lessons/04-round-robin/distribution.ts', functions: ['countByWorker', 'record', 'fairness', 'report', 'row', 'summary'] },
   { file: 'lessons/05-compare/options.ts' },
   { file: 'lessons/09-reuseport/support.ts' },
