@@ -64,6 +64,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(`saved ${out}: ${rows} worker row${rows === 1 ? '' : 's'}, ${chart} s of chart; ${summary}`);
   } finally {
     await browser.close();
+    removeProfile(); // now that Chromium has exited: at 'exit' alone, its last writes raced the removal
   }
 }
 
