@@ -10,7 +10,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { commandLine } from '../lib/options.ts';
-import { commentOf, hintLevel, markersIn, nextStep, parseHints, todoLines, type Marker, type Step } from './steps.ts';
+import { commentOf, hintLevel, markersIn, nextStep, notJudgedOn, parseHints, todoLines, type Marker, type Step } from './steps.ts';
 
 const defaults = {
   barWidth: 24,
@@ -60,9 +60,10 @@ async function checkFrom(lessons: string[], from: number): Promise<number | unde
   const unchecked: { lesson: string; reason: string }[] = [];
   for (let i = from; i < lessons.length; i++) {
     const lesson = lessons[i];
-    const { results, reached } = await runTests(lesson);
+    const never = notJudgedOn(hintsOf(lesson), isBun ? 'Bun' : 'Node'); // the tests would prove nothing here
+    const { results, reached } = never === undefined ? await runTests(lesson) : { results: [], reached: [] };
     const failed = results.filter((r) => r.status === 'fail');
-    const reason = failed.length === 0 ? notJudgedHere(lesson, results) : undefined;
+    const reason = never ?? (failed.length === 0 ? notJudgedHere(lesson, results) : undefined);
     if (reason !== undefined) {
       console.log(`${yellow('○')} ${lesson.padEnd(20)} ${yellow(`not checked on ${runtime()}`)}: ${reason}`);
       unchecked.push({ lesson, reason });
@@ -328,9 +329,13 @@ function indent(text: string, prefix: string): string {
   return text.split('\n').map((line) => prefix + line).join('\n');
 }
 
-function stepsOf(lesson: string): Step[] {
+function hintsOf(lesson: string): string {
   const file = join(root, 'exercises', lesson, 'hints.md');
-  return existsSync(file) ? parseHints(readFileSync(file, 'utf8')) : [];
+  return existsSync(file) ? readFileSync(file, 'utf8') : '';
+}
+
+function stepsOf(lesson: string): Step[] {
+  return parseHints(hintsOf(lesson));
 }
 
 // The unwritten steps: the todo() calls still in the exercise's files.

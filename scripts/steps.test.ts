@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { commentOf, hintLevel, markersIn, nextStep, parseHints, todoLines } from './steps.ts';
+import { commentOf, hintLevel, markersIn, nextStep, notJudgedOn, parseHints, todoLines } from './steps.ts';
 
 const hints = `# Exercise 09: hints
 
@@ -93,6 +93,13 @@ describe('the steps of an exercise, for npm run check', () => {
   test("a step's comment is found with the comment lines under it, up to the code", () => {
     assert.deepEqual(commentOf(source, 1), { line: 2, text: 'TODO 1: answer it.\n  more words' });
     assert.equal(commentOf(source, 5), undefined);
+  });
+
+  test("a runtime named in a `Not judged on` paragraph before the first step is not judged, with the paragraph's reason", () => {
+    const text = '# Exercise\n\nNot judged on Bun: every worker\nhas its own.\n\n## TODO 1: x (a.ts)\n\nNot judged on Node: only in a step, so not this.\n';
+    assert.equal(notJudgedOn(text, 'Bun'), 'every worker has its own.');
+    assert.equal(notJudgedOn(text, 'Node'), undefined);
+    assert.equal(notJudgedOn(hints, 'Bun'), undefined);
   });
 
   test('one hint by default, two with --hint, the recipe with --hint twice or --solution', () => {

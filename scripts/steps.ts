@@ -42,6 +42,14 @@ export function parseHints(text: string): Step[] {
   });
 }
 
+// Why a runtime cannot judge the exercise at all, from a `Not judged on Bun:` paragraph before the
+// first step (Bun's cluster gives every worker a socket of its own, so exercise 09's steps change
+// nothing there): the reason, or undefined where the runtime can judge it.
+export function notJudgedOn(text: string, runtime: 'Bun' | 'Node'): string | undefined {
+  const head = text.split(/^## TODO \d+/m)[0];
+  return head.match(new RegExp(`^Not judged on ${runtime}:[ \\t]*([^]*?)(?:\\n[ \\t]*\\n|(?![^]))`, 'm'))?.[1].trim().replace(/\s+/g, ' ');
+}
+
 // The markers still in a file: each line that names `TODO in <file>: ... (TODO n)` in code (not in a
 // comment). A learner's own `// TODO` note is no marker, and neither is a step's comment, which may stay.
 export function markersIn(file: string, source: string): Marker[] {
