@@ -164,7 +164,9 @@ describe('lesson 12: state and work that outlive a process', { skip: noRedis ?? 
     process.kill(lesson().pid, 'SIGKILL');
     await lesson().exited;
     assert.deepEqual(await alivePids([redisPid]), [redisPid], 'the Redis of the killed run is still running');
-    assert.deepEqual(cleanLeftovers(), [path.basename(folder)]);
+    // Another run on this machine may start first and remove it: that is the same cleanup, done by the next run.
+    const removed = cleanLeftovers();
+    assert.ok(removed.includes(path.basename(folder)) || !fs.existsSync(folder), `the next run removes ${folder} (it removed ${JSON.stringify(removed)})`);
     await waitUntil(async () => (await alivePids([redisPid])).length === 0, `redis-server ${redisPid} to be gone`);
     assert.equal(fs.existsSync(folder), false);
   });
