@@ -8,8 +8,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { markersIn } from './steps.ts';
+import { isMain } from '../lib/runtime.ts';
 
 export interface Piece {
   at: number; // 0-based line in the skeleton where it starts
@@ -66,9 +66,14 @@ function exerciseFiles(exercise: string): { name: string; skeleton: string; less
 }
 
 function main([command, lesson, except]: string[]): void {
+  const usage = 'Usage: node --import tsx scripts/cut-steps.ts list|write NN [step], in a copy holding skeletons/ (scripts/check-exercises.sh makes one)';
+  if (!existsSync('skeletons')) {
+    console.error(`cut-steps: no skeletons/ folder in ${process.cwd()}: it cuts steps out of a copy of the project, never the checkout\n${usage}`);
+    process.exit(2);
+  }
   const exercise = readdirSync('skeletons').find((name) => name.slice(0, 2) === lesson?.padStart(2, '0'));
   if (!exercise || (command !== 'list' && command !== 'write')) {
-    console.error('Usage: node --import tsx scripts/cut-steps.ts list|write NN [step], in a copy holding skeletons/');
+    console.error(usage);
     process.exit(2);
   }
   const files = exerciseFiles(exercise);
@@ -94,4 +99,4 @@ function main([command, lesson, except]: string[]): void {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) main(process.argv.slice(2));
+if (isMain(import.meta.url)) main(process.argv.slice(2));

@@ -6,8 +6,8 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { commandLine } from '../lib/options.ts';
+import { isMain } from '../lib/runtime.ts';
 
 export const defaults = {
   out: 'watch.png',
@@ -26,7 +26,7 @@ const usage = `Usage: npx tsx scripts/screenshot.ts <url> [--out FILE] [--sample
   CHROMIUM=/path/to/chromium if it is not ${defaults.chromium}`;
 const { fail, parse } = commandLine('screenshot', usage);
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main(process.argv.slice(2));
+if (isMain(import.meta.url)) await main(process.argv.slice(2));
 
 async function main(argv: string[]): Promise<void> {
   const { url, out, samples } = readArgs(argv);

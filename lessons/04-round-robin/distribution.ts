@@ -5,8 +5,8 @@
 
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import { pathToFileURL } from 'node:url';
 import { commandLine, wholeNumber } from '../../lib/options.ts';
+import { isMain } from '../../lib/runtime.ts';
 
 export const defaults = {
   url: 'http://127.0.0.1:3000/',
@@ -46,7 +46,7 @@ const usage = `Usage: npx tsx lessons/04-round-robin/distribution.ts [url] [--re
   --concurrency C    how many at a time (default ${defaults.concurrency})
   --keep-alive       reuse connections (at most C of them) instead of a new one per request`;
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main(process.argv.slice(2));
+if (isMain(import.meta.url)) await main(process.argv.slice(2));
 
 async function main(argv: string[]): Promise<void> {
   const run = readArgs(argv);

@@ -5,12 +5,12 @@
 
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { pathToFileURL } from 'node:url';
 import { commandLine } from '../../lib/options.ts';
 import { isBun, launch, type Lesson } from '../../lib/launch.ts';
 import { defaults as loadDefaults, measure, type Figures } from '../02-load-test/loadtest.ts';
 import { defaults as clusterDefaults } from '../03-cluster/primary.ts';
 import { planDefaults, planOptions, readPlan, workerCount, type Plan } from './options.ts';
+import { isMain } from '../../lib/runtime.ts';
 
 export const defaults = {
   ...planDefaults, // what to request, how many at a time, the warm-up: see options.ts
@@ -82,7 +82,7 @@ const usage = `Usage: npx tsx lessons/05-compare/compare.ts [--amount N | --dura
   --generator-threads T   run autocannon in T worker threads, sharing the connections (default ${defaults.generatorThreads}: this thread)
   --json FILE        also write the results to FILE as JSON`;
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main(process.argv.slice(2));
+if (isMain(import.meta.url)) await main(process.argv.slice(2));
 
 async function main(argv: string[]): Promise<void> {
   const { plan, workers } = readArgs(argv);

@@ -7,7 +7,6 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { exitOnSignals, pidsInGroup } from '../../lib/launch.ts';
 import { get } from '../../lib/load.ts';
@@ -17,6 +16,7 @@ import {
   type Row, type Runner, type Server,
 } from '../05-compare/compare.ts';
 import { planOptions, readPlan, workerCount, type Plan } from '../05-compare/options.ts';
+import { isMain } from '../../lib/runtime.ts';
 
 const defaults = {
   count: os.availableParallelism(), // threads for lesson 08, workers for lesson 03
@@ -66,7 +66,7 @@ const usage = `Usage: npx tsx lessons/08-worker-threads/compare.ts [--count N] [
   --warmup S         seconds of load before each measurement, not counted (default 1; 0 skips it)
   --json FILE        also write the results to FILE as JSON`;
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main(process.argv.slice(2));
+if (isMain(import.meta.url)) await main(process.argv.slice(2));
 
 async function main(argv: string[]): Promise<void> {
   const { plan, count, rounds } = readArgs(argv);

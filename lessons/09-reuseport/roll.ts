@@ -7,11 +7,12 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { exitOnSignals, isAlive, launch, pidsRunning, type Lesson } from '../../lib/launch.ts';
 import { startLoad, type LoadCount } from '../../lib/load.ts';
 import { commandLine, wholeNumber } from '../../lib/options.ts';
 import { defaults as lesson03 } from '../03-cluster/primary.ts';
+import { isMain } from '../../lib/runtime.ts';
 
 export const defaults = {
   workers: 2,
@@ -37,7 +38,7 @@ const usage = `Usage: npx tsx lessons/09-reuseport/roll.ts [--tcp-migrate-req 0|
   --rounds R              stop every worker R times (default ${defaults.rounds})
   --workers W             lesson 09's worker count (default ${defaults.workers})`;
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main(process.argv.slice(2));
+if (isMain(import.meta.url)) await main(process.argv.slice(2));
 
 async function main(argv: string[]): Promise<void> {
   const options = readArgs(argv);
