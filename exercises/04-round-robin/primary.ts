@@ -4,9 +4,9 @@
 // Run it:  npx tsx exercises/04-round-robin/primary.ts --policy os    (or NODE_CLUSTER_SCHED_POLICY=none)
 
 import cluster from 'node:cluster';
-import { pathToFileURL } from 'node:url';
 import { commandLine } from '../../lib/options.ts';
 import { startPrimary } from '../03-cluster/primary.ts';
+import { isMain } from '../../lib/runtime.ts';
 import { todo } from '../todo.ts';
 
 export type Policy = 'rr' | 'os';
@@ -30,7 +30,7 @@ const usage = `Usage: npx tsx exercises/04-round-robin/primary.ts [--policy rr|o
   (none)        NODE_CLUSTER_SCHED_POLICY=rr|none if set, else Node's default: rr (os on Windows)
   --policy wins over NODE_CLUSTER_SCHED_POLICY. WORKERS=N chooses the worker count, as in lesson 03.`;
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+if (isMain(import.meta.url)) {
   const choice = choosePolicy(process.argv.slice(2), process.env.NODE_CLUSTER_SCHED_POLICY);
   // TODO 2: make the chosen policy the one in force: cluster.schedulingPolicy takes the constant
   // (policies[choice.policy].constant). Node reads it once, at the first cluster.setupPrimary() or
