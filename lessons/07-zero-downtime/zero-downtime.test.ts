@@ -226,53 +226,56 @@ describe('lesson 07: zero-downtime restarts and crash-loop backoff', () => {
     assert.ok(load.byPid()[survivor] > survivorBefore, 'the survivor stopped answering');
   });
 
-  // At boot: the port is held, so each worker fails to listen and exits 1. Just after listening:
-  // this test kills each worker as soon as it prints its listening line. One worker: one slot, whose
-  // count is the cluster's.
-  for (const when of ['at boot', 'just after listening']) {
-    test(`workers that exit ${when} are replaced after delays that grow, as measured, then the primary gives up and exits 1`, async (t) => {
-      const port = when === 'at boot' ? await heldPort(t) : undefined;
-      const cluster = await start(t, primary, { ready: false, port, env: { WORKERS: '1' } });
-      const lines = timedLines(cluster, (line) => {
-        const listening = line.match(/^\[pid (\d+)\] listening on /);
-        if (when === 'just after listening' && listening) process.kill(Number(listening[1]), 'SIGKILL');
+  // The backoff's tests mostly wait for its timers, each on a cluster of its own: they run side by side.
+  describe('crash-loop backoff', { concurrency: true }, () => {
+    // At boot: the port is held, so each worker fails to listen and exits 1. Just after listening:
+    // this test kills each worker as soon as it prints its listening line. One worker: one slot, whose
+    // count is the cluster's.
+    for (const when of ['at boot', 'just after listening']) {
+      test(`workers that exit ${when} are replaced after delays that grow, as measured, then the primary gives up and exits 1`, async (t) => {
+        const port = when === 'at boot' ? await heldPort(t) : undefined;
+        const cluster = await start(t, primary, { ready: false, port, env: { WORKERS: '1' } });
+        const lines = timedLines(cluster, (line) => {
+          const listening = line.match(/^\[pid (\d+)\] listening on /);
+          if (when === 'just after listening' && listening) process.kill(Number(listening[1]), 'SIGKILL');
+        });
+        assert.deepEqual(await cluster.exited, { code: 1, signal: null }, cluster.output());
+        const output = cluster.output();
+        assert.match(output, new RegExp(`${maxQuickExits} workers in a row exited before they had listened for 1000 ms .*not forking more`));
+        const planned = [...output.matchAll(/forking a replacement in (\d+) ms/g)].map(([, ms]) => Number(ms));
+        assert.deepEqual(planned, [100, 200, 400, 800]);
+        // The primary's own measure, from each exit to its replacement's fork, and this test's: the
+        // time between reading those two lines. Replacements are forked in the order of the exits.
+        const exits = lines.filter(({ line }) => /forking a replacement in/.test(line));
+        const forks = lines.filter(({ line }) => /forked worker \d+/.test(line));
+        const byPrimary = forks.map(({ line }) => Number(line.match(/(\d+) ms after the exit/)![1]));
+        const byTest = forks.map((fork, i) => Math.round(fork.at - exits[i].at));
+        t.diagnostic(`delays planned: ${planned.join(', ')} ms; by the primary: ${byPrimary.join(', ')} ms; by this test: ${byTest.join(', ')} ms`);
+        // The last fork can be cancelled by the giving up, when the fifth exit comes first.
+        assert.ok(forks.length >= 3 && forks.length <= maxQuickExits - 1, `${forks.length} replacements forked:\n${output}`);
+        // Each wait at least its planned delay, so they grow as those double: a busy machine can only
+        // make a timer late (361, 213, 426, 819 ms was seen), never early.
+        for (let i = 0; i < forks.length; i++) {
+          assert.ok(byPrimary[i] >= planned[i] - 1, `replacement ${i + 1}: forked ${byPrimary[i]} ms after the exit, planned ${planned[i]} ms`);
+          assert.ok(byTest[i] >= planned[i] / 2, `replacement ${i + 1}: its fork line came ${byTest[i]} ms after the exit line, planned ${planned[i]} ms`);
+        }
       });
-      assert.deepEqual(await cluster.exited, { code: 1, signal: null }, cluster.output());
-      const output = cluster.output();
-      assert.match(output, new RegExp(`${maxQuickExits} workers in a row exited before they had listened for 1000 ms .*not forking more`));
-      const planned = [...output.matchAll(/forking a replacement in (\d+) ms/g)].map(([, ms]) => Number(ms));
-      assert.deepEqual(planned, [100, 200, 400, 800]);
-      // The primary's own measure, from each exit to its replacement's fork, and this test's: the
-      // time between reading those two lines. Replacements are forked in the order of the exits.
-      const exits = lines.filter(({ line }) => /forking a replacement in/.test(line));
-      const forks = lines.filter(({ line }) => /forked worker \d+/.test(line));
-      const byPrimary = forks.map(({ line }) => Number(line.match(/(\d+) ms after the exit/)![1]));
-      const byTest = forks.map((fork, i) => Math.round(fork.at - exits[i].at));
-      t.diagnostic(`delays planned: ${planned.join(', ')} ms; by the primary: ${byPrimary.join(', ')} ms; by this test: ${byTest.join(', ')} ms`);
-      // The last fork can be cancelled by the giving up, when the fifth exit comes first.
-      assert.ok(forks.length >= 3 && forks.length <= maxQuickExits - 1, `${forks.length} replacements forked:\n${output}`);
-      // Each wait at least its planned delay, so they grow as those double: a busy machine can only
-      // make a timer late (361, 213, 426, 819 ms was seen), never early.
-      for (let i = 0; i < forks.length; i++) {
-        assert.ok(byPrimary[i] >= planned[i] - 1, `replacement ${i + 1}: forked ${byPrimary[i]} ms after the exit, planned ${planned[i]} ms`);
-        assert.ok(byTest[i] >= planned[i] / 2, `replacement ${i + 1}: its fork line came ${byTest[i]} ms after the exit line, planned ${planned[i]} ms`);
-      }
-    });
-  }
-
-  test('once a worker has stayed up, the quick exit count starts over and the next replacement is immediate', async (t) => {
-    const cluster = await start(t, primary, { ready, env: { WORKERS: '1' } });
-    let [worker] = await workerPids(cluster);
-    for (const [exit, delayMs] of [[1, 100], [2, 200]]) {
-      const mark = cluster.output().length;
-      process.kill(worker, 'SIGKILL');
-      await cluster.waitFor(new RegExp(`quick exit ${exit} of ${maxQuickExits} in a row, forking a replacement in ${delayMs} ms`), mark);
-      worker = Number((await cluster.waitFor(/worker (\d+) listening/, mark))[1]);
     }
-    const mark = cluster.output().length;
-    await cluster.waitFor(new RegExp(`worker ${worker} has been listening for 1.0 s: the quick exit count starts over`), mark);
-    process.kill(worker, 'SIGKILL');
-    await cluster.waitFor(new RegExp(`worker ${worker} died \\(signal SIGKILL\\) after \\d+\\.\\d s listening \\(0 listening\\): forking a replacement now`), mark);
-    await cluster.waitFor(/worker \d+ listening \(1 listening\)/, mark);
+
+    test('once a worker has stayed up, the quick exit count starts over and the next replacement is immediate', async (t) => {
+      const cluster = await start(t, primary, { ready, env: { WORKERS: '1' } });
+      let [worker] = await workerPids(cluster);
+      for (const [exit, delayMs] of [[1, 100], [2, 200]]) {
+        const mark = cluster.output().length;
+        process.kill(worker, 'SIGKILL');
+        await cluster.waitFor(new RegExp(`quick exit ${exit} of ${maxQuickExits} in a row, forking a replacement in ${delayMs} ms`), mark);
+        worker = Number((await cluster.waitFor(/worker (\d+) listening/, mark))[1]);
+      }
+      const mark = cluster.output().length;
+      await cluster.waitFor(new RegExp(`worker ${worker} has been listening for 1.0 s: the quick exit count starts over`), mark);
+      process.kill(worker, 'SIGKILL');
+      await cluster.waitFor(new RegExp(`worker ${worker} died \\(signal SIGKILL\\) after \\d+\\.\\d s listening \\(0 listening\\): forking a replacement now`), mark);
+      await cluster.waitFor(/worker \d+ listening \(1 listening\)/, mark);
+    });
   });
 });
