@@ -160,24 +160,27 @@ describe('lesson 08: the CPU work on worker threads, the event loop free', () =>
     assert.deepEqual(await lesson.exited, { code: 0, signal: null });
   });
 
-  for (const [value, line] of [
-    ['zero', /THREADS must be a whole number from 1 to 256, got "zero": try THREADS=\d+/],
-    ['0', /THREADS must be a whole number from 1 to 256, got "0"/],
-    ['257', /THREADS must be a whole number from 1 to 256, got "257"/],
-  ] as const) {
-    test(`THREADS=${value} ends the server with one clear line and exit code 1`, async (t) => {
-      const lesson = await start(t, server, { ready: false, env: { THREADS: value } });
-      assert.deepEqual(await lesson.exited, { code: 1, signal: null });
-      assert.match(lesson.output(), line);
-      assert.equal(lesson.output().trim().split('\n').length, 1, lesson.output());
-    });
-  }
+  // Each starts a server of its own that exits at once: side by side.
+  describe('settings it cannot run with', { concurrency: true }, () => {
+    for (const [value, line] of [
+      ['zero', /THREADS must be a whole number from 1 to 256, got "zero": try THREADS=\d+/],
+      ['0', /THREADS must be a whole number from 1 to 256, got "0"/],
+      ['257', /THREADS must be a whole number from 1 to 256, got "257"/],
+    ] as const) {
+      test(`THREADS=${value} ends the server with one clear line and exit code 1`, async (t) => {
+        const lesson = await start(t, server, { ready: false, env: { THREADS: value } });
+        assert.deepEqual(await lesson.exited, { code: 1, signal: null });
+        assert.match(lesson.output(), line);
+        assert.equal(lesson.output().trim().split('\n').length, 1, lesson.output());
+      });
+    }
 
-  test('a port already in use ends the server with one clear line and exit code 1', async (t) => {
-    const port = await heldPort(t);
-    const lesson = await start(t, server, { ready: false, port });
-    assert.deepEqual(await lesson.exited, { code: 1, signal: null });
-    assert.match(lesson.output(), new RegExp(`cannot listen on 127.0.0.1:${port}: port ${port} is already in use`));
+    test('a port already in use ends the server with one clear line and exit code 1', async (t) => {
+      const port = await heldPort(t);
+      const lesson = await start(t, server, { ready: false, port });
+      assert.deepEqual(await lesson.exited, { code: 1, signal: null });
+      assert.match(lesson.output(), new RegExp(`cannot listen on 127.0.0.1:${port}: port ${port} is already in use`));
+    });
   });
 
   // Lesson 01's stop, proved on this server by lesson 01's own tests.
