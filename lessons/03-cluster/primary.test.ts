@@ -132,15 +132,6 @@ describe('lesson 03: one worker per CPU with node:cluster', () => {
     assert.ok(counts.has(replacement), `the replacement ${replacement} never answered: ${JSON.stringify([...counts])}`);
   });
 
-  const noPreload = isBun && 'Bun: reads no --import from NODE_OPTIONS, so no signal can be sent at the moment of a line';
-  for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
-    test(`${signal} sent as the first line is printed stops every worker and exits 0`, { skip: noPreload }, async (t) => {
-      const cluster = await start(t, primary, { ready: false, env: { WORKERS: '1', ...signalAtLine('[primary', signal) } });
-      assert.deepEqual(await cluster.exited, { code: 0, signal: null }, cluster.output());
-      assert.match(cluster.output(), new RegExp(`${signal}: asking 1 worker to finish[^]*all workers have exited`));
-    });
-  }
-
   test('a slot whose workers keep dying just after listening is given up alone: the healthy worker keeps serving', async (t) => {
     const cluster = await start(t, primary, { ready, env: { WORKERS: '2' } });
     const [victim, survivor] = await workerPids(cluster);
@@ -176,25 +167,37 @@ describe('lesson 03: one worker per CPU with node:cluster', () => {
     await waitUntil(async () => (await alivePids(workers)).length === 0, `worker pids ${workers} to be gone`);
   });
 
-  test('a port already in use ends the primary with a clear error instead of a respawn loop', async (t) => {
-    const port = await heldPort(t);
-    const cluster = await start(t, primary, { ready: false, port, env: { WORKERS: '2' } });
-    assert.deepEqual(await cluster.exited, { code: 1, signal: null }, cluster.output());
-    assert.match(cluster.output(), /port \d+ is already in use/);
-    assert.match(cluster.output(), /5 workers in a row exited before they had listened for 1000 ms .*not forking more/);
-    const forks = cluster.output().match(/forked worker/g)?.length ?? 0;
-    assert.ok(forks <= 4, `${forks} replacements forked for a port that can never be had`);
-  });
-
   test("with PORT=0, Node's workers share one random port while Bun's each get their own", async (t) => {
     const cluster = await start(t, primary, { ready, port: 0, env: { WORKERS: '2' } });
     const ports = new Set([...cluster.output().matchAll(/\[pid \d+\] listening on http:\/\/127\.0\.0\.1:(\d+)/g)].map((m) => m[1]));
     assert.equal(ports.size, isBun ? 2 : 1, `ports the workers listen on: ${[...ports]}`);
   });
 
-  test('a bad WORKERS value exits 1 with a message', async (t) => {
-    const cluster = await start(t, primary, { ready: false, env: { WORKERS: 'all' } });
-    assert.deepEqual(await cluster.exited, { code: 1, signal: null });
-    assert.match(cluster.output(), /WORKERS must be a whole number from 1 to 256, got "all"/);
+  // Each of these runs a primary of its own to its end: side by side.
+  describe('primaries that end', { concurrency: true }, () => {
+    const noPreload = isBun && 'Bun: reads no --import from NODE_OPTIONS, so no signal can be sent at the moment of a line';
+    for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
+      test(`${signal} sent as the first line is printed stops every worker and exits 0`, { skip: noPreload }, async (t) => {
+        const cluster = await start(t, primary, { ready: false, env: { WORKERS: '1', ...signalAtLine('[primary', signal) } });
+        assert.deepEqual(await cluster.exited, { code: 0, signal: null }, cluster.output());
+        assert.match(cluster.output(), new RegExp(`${signal}: asking 1 worker to finish[^]*all workers have exited`));
+      });
+    }
+
+    test('a port already in use ends the primary with a clear error instead of a respawn loop', async (t) => {
+      const port = await heldPort(t);
+      const cluster = await start(t, primary, { ready: false, port, env: { WORKERS: '2' } });
+      assert.deepEqual(await cluster.exited, { code: 1, signal: null }, cluster.output());
+      assert.match(cluster.output(), /port \d+ is already in use/);
+      assert.match(cluster.output(), /5 workers in a row exited before they had listened for 1000 ms .*not forking more/);
+      const forks = cluster.output().match(/forked worker/g)?.length ?? 0;
+      assert.ok(forks <= 4, `${forks} replacements forked for a port that can never be had`);
+    });
+
+    test('a bad WORKERS value exits 1 with a message', async (t) => {
+      const cluster = await start(t, primary, { ready: false, env: { WORKERS: 'all' } });
+      assert.deepEqual(await cluster.exited, { code: 1, signal: null });
+      assert.match(cluster.output(), /WORKERS must be a whole number from 1 to 256, got "all"/);
+    });
   });
 });
