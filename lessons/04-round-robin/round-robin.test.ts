@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, describe, test, type TestContext } from 'node:test';
-import { canSeeSockets, get, isBun, launch, pidsListeningOn, pidsRunning, start, type Lesson } from '../../lib/harness.ts';
+import { canSeeSockets, get, importLesson, isBun, launch, pidsListeningOn, pidsRunning, start, type Lesson } from '../../lib/harness.ts';
 import { countByWorker } from './distribution.ts';
-import { choosePolicy } from './primary.ts';
+// On the exercises track, the learner's primary.ts: choosePolicy is its TODO 1.
+const { choosePolicy } = await importLesson<typeof import('./primary.ts')>('lessons/04-round-robin/primary.ts');
 
 const primary = 'lessons/04-round-robin/primary.ts';
 const distribution = 'lessons/04-round-robin/distribution.ts';
