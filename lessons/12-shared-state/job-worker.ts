@@ -35,7 +35,7 @@ export function runJobWorker(url: string): void {
   const stop = () => void leave(worker);
   process.on('SIGINT', stop).on('SIGTERM', stop).on('disconnect', stop); // disconnect: the primary is gone
   worker.waitUntilReady().then(() => {
-    log('ready');
+    log(`ready, its Redis at ${new URL(url).host}`);
     process.send?.('ready');
   });
 }
