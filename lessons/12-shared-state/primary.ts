@@ -69,8 +69,9 @@ async function main(jobHostCount: number): Promise<void> {
   };
   if (isStopping) process.exit(await tearDown());
   process.env.REDIS_URL = redis.url; // the web workers and job workers on this machine inherit it
-  const places = jobHosts ? jobHosts.hosts.flatMap((host) => Array<JobHost>((settings as Settings).jobWorkers).fill(host)) : Array((settings as Settings).jobWorkers).fill(undefined);
-  await Promise.all(places.map((host) => startJobWorker(0, jobHosts && host ? { host, jobHosts, url: redisUrlFrom(redis.url, host) } : undefined)));
+  // JOB_WORKERS on this machine, or JOB_WORKERS in each job host.
+  const places: (Where | undefined)[] = jobHosts ? jobHosts.hosts.map((host) => ({ host, jobHosts, url: redisUrlFrom(redis.url, host) })) : [undefined];
+  await Promise.all(places.flatMap((where) => Array.from({ length: (settings as Settings).jobWorkers }, () => startJobWorker(0, where))));
   if (isStopping) process.exit(await tearDown());
   log(`${jobWorkers.size} job workers ready; forking the web workers`);
   startZeroDowntime({ workerFile: defaults.workerFile }, [{ stop: tearDown }]);
