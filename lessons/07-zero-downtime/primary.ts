@@ -24,8 +24,9 @@ const usage = `Usage: npx tsx lessons/07-zero-downtime/primary.ts
   Signals: kill -USR2 <pid> rolls the workers; Ctrl+C, kill <pid> or a closed terminal stops them all.`;
 
 // As a program: the roll signal is handled before the line that tells anyone to send it.
-export function startZeroDowntime(options: PrimaryOptions = {}): ZeroDowntime {
-  const primary = asZeroDowntimeProgram(new ZeroDowntime({ workerCount: readWorkerCount(process.env.WORKERS), ...options }));
+// `alongside`: what runs beside the cluster in this process, stopped after it (lesson 12's job workers).
+export function startZeroDowntime(options: PrimaryOptions = {}, alongside: Parameters<typeof asProgram>[1] = []): ZeroDowntime {
+  const primary = asZeroDowntimeProgram(new ZeroDowntime({ workerCount: readWorkerCount(process.env.WORKERS), ...options }), alongside);
   primary.start();
   primary.log(`kill -USR2 ${process.pid} replaces them one at a time; Ctrl+C stops them all`);
   return primary;

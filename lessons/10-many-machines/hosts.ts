@@ -117,30 +117,17 @@ class Run {
   private async bringUp(): Promise<void> {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${defaults.prefix}${process.pid}-`));
     fs.chmodSync(this.dir, 0o755); // nginx's workers run as an unprivileged user and read their temp paths here
-    const subnet = this.options.isLocal ? '' : await this.freeSubnet();
+    const subnet = this.options.isLocal ? '' : await freeSubnet(this.tools.ip!);
     for (let n = 1; n <= this.options.hostCount; n++) {
       this.checkNotStopping();
       const host = this.options.isLocal ? await localHost(n) : namespaceHost(n, subnet);
       this.hosts.push(host); // before it is made, so that a failure half-way still removes it
-      if (host.namespace) await this.makeNamespace(host, subnet, n);
+      if (host.namespace) await makeNamespace(this.tools.ip!, host, subnet, n);
     }
     this.writeState();
     await Promise.all(this.hosts.map((host) => this.startCluster(host)));
     this.checkNotStopping();
     await this.startNginx();
-  }
-
-  // A host: a network namespace (its own interfaces, addresses, ports), joined to this machine by a
-  // veth pair, a virtual cable: this machine's end is x.x.x.1/30, the host's end (eth0 inside) x.x.x.2/30.
-  private async makeNamespace(host: Host, subnet: string, n: number): Promise<void> {
-    const ns = host.namespace!;
-    await this.ip('netns', 'add', ns);
-    await this.ip('link', 'add', ns, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
-    await this.ip('addr', 'add', `${subnet}.${4 * (n - 1) + 1}/30`, 'dev', ns);
-    await this.ip('link', 'set', ns, 'up');
-    await this.ip('-n', ns, 'addr', 'add', `${host.address}/30`, 'dev', 'eth0');
-    await this.ip('-n', ns, 'link', 'set', 'eth0', 'up');
-    await this.ip('-n', ns, 'link', 'set', 'lo', 'up');
   }
 
   // Lesson 07's primary, run as a process (never imported), by the runtime running this file, inside
@@ -200,27 +187,16 @@ class Run {
   private async tearDown(): Promise<void> {
     await stopProcess(this.nginx, 'SIGQUIT'); // nginx's graceful stop: finish the requests it holds
     await Promise.all(this.hosts.map((host) => stopProcess(host.cluster, 'SIGTERM')));
-    for (const host of this.hosts) if (host.namespace) await this.removeNamespace(host.namespace);
+    for (const host of this.hosts) if (host.namespace) await removeNamespace(this.tools.ip!, host.namespace);
     if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true });
     log('stopped: nothing of this run is left');
-  }
-
-  // Whatever still runs inside is killed; this machine's end of the veth takes the host's end with it.
-  private async removeNamespace(ns: string): Promise<void> {
-    const pids = await this.ip('netns', 'pids', ns).catch(() => '');
-    await killAll(pids.split('\n').filter(Boolean).map(Number));
-    await this.ip('link', 'delete', ns).catch(() => undefined);
-    await this.ip('netns', 'delete', ns).catch(() => undefined);
   }
 
   // ---- What a killed run left behind: found by name, removed if that run no longer runs ----
 
   private async cleanLeftovers(): Promise<void> {
     const names: string[] = [];
-    if (!this.options.isLocal) {
-      names.push(...(await this.ip('netns', 'list')).split('\n').map((line) => line.split(' ')[0]));
-      names.push(...(await this.ip('-o', 'link', 'show')).split('\n').map((line) => line.split(/[:@]/)[1]?.trim() ?? ''));
-    }
+    if (!this.options.isLocal) names.push(...(await namespaceNames(this.tools.ip!)));
     names.push(...fs.readdirSync(os.tmpdir()));
     for (const [owner, left] of leftBehind(names, (pid) => runs(pid, '10-many-machines'))) {
       log(`cleaning up after run ${owner}, which is no longer running: ${left.join(', ')}`);
@@ -230,7 +206,7 @@ class Run {
 
   private async removeLeftover(name: string): Promise<void> {
     const dir = path.join(os.tmpdir(), name);
-    if (!fs.existsSync(dir)) return this.removeNamespace(name);
+    if (!fs.existsSync(dir)) return removeNamespace(this.tools.ip!, name);
     const { clusterPids, nginxPid } = readState(dir);
     // SIGTERM: its nginx stops its own workers, its clusters stop theirs.
     await killAll(nginxPid === undefined ? clusterPids : [...clusterPids, nginxPid], 'SIGTERM');
@@ -243,23 +219,6 @@ class Run {
   }
 
   // ---- Small tools that need the run ----
-
-  private async freeSubnet(): Promise<string> {
-    const routes = JSON.parse(await this.ip('-j', '-4', 'route', 'show', 'table', 'all')) as { dst: string }[];
-    const addresses = JSON.parse(await this.ip('-j', '-4', 'addr')) as { addr_info: { local: string; prefixlen: number }[] }[];
-    const used = [
-      ...routes.filter((route) => route.dst !== 'default').map((route) => route.dst),
-      ...addresses.flatMap((link) => link.addr_info.map((info) => `${info.local}/${info.prefixlen}`)),
-    ];
-    return pickSubnet(used, process.pid); // runs side by side start apart
-  }
-
-  private ip(...args: string[]): Promise<string> {
-    return promisify(execFile)(this.tools.ip!, args).then(
-      ({ stdout }) => stdout,
-      (error) => Promise.reject(new Error(`ip ${args.join(' ')}: ${String(error.stderr || error.message).trim()}`)),
-    );
-  }
 
   private waitForLine(child: ChildProcess, lines: EventEmitter, pattern: RegExp, what: string): Promise<void> {
     const stopping = this.stopping.signal;
@@ -287,9 +246,57 @@ class Run {
   }
 }
 
-function namespaceHost(n: number, subnet: string): Host {
-  const namespace = `${defaults.prefix}${process.pid}-${n}`;
+// ---- Hosts as network namespaces: made, found and removed by name (lesson 12's job hosts are these too) ----
+
+// `prefix`: whose they are (lesson 12 names its own ec12-...), so that a run cleans up only its lesson's.
+export function namespaceHost(n: number, subnet: string, prefix = defaults.prefix): Host {
+  const namespace = `${prefix}${process.pid}-${n}`;
   return { name: `host${n}`, namespace, address: `${subnet}.${4 * (n - 1) + 2}`, port: defaults.hostPort };
+}
+
+// A host: a network namespace (its own interfaces, addresses, ports), joined to this machine by a
+// veth pair, a virtual cable: this machine's end is x.x.x.1/30, the host's end (eth0 inside) x.x.x.2/30.
+export async function makeNamespace(ip: string, host: Host, subnet: string, n: number): Promise<void> {
+  const ns = host.namespace!;
+  await runIp(ip, 'netns', 'add', ns);
+  await runIp(ip, 'link', 'add', ns, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
+  await runIp(ip, 'addr', 'add', `${subnet}.${4 * (n - 1) + 1}/30`, 'dev', ns);
+  await runIp(ip, 'link', 'set', ns, 'up');
+  await runIp(ip, '-n', ns, 'addr', 'add', `${host.address}/30`, 'dev', 'eth0');
+  await runIp(ip, '-n', ns, 'link', 'set', 'eth0', 'up');
+  await runIp(ip, '-n', ns, 'link', 'set', 'lo', 'up');
+}
+
+// Whatever still runs inside is killed; this machine's end of the veth takes the host's end with it.
+export async function removeNamespace(ip: string, ns: string): Promise<void> {
+  const pids = await runIp(ip, 'netns', 'pids', ns).catch(() => '');
+  await killAll(pids.split('\n').filter(Boolean).map(Number));
+  await runIp(ip, 'link', 'delete', ns).catch(() => undefined);
+  await runIp(ip, 'netns', 'delete', ns).catch(() => undefined);
+}
+
+// Every namespace and link on this machine, by name: leftBehind() picks a killed run's from them.
+export async function namespaceNames(ip: string): Promise<string[]> {
+  const namespaces = (await runIp(ip, 'netns', 'list')).split('\n').map((line) => line.split(' ')[0]);
+  const links = (await runIp(ip, '-o', 'link', 'show')).split('\n').map((line) => line.split(/[:@]/)[1]?.trim() ?? '');
+  return [...namespaces, ...links];
+}
+
+export async function freeSubnet(ip: string): Promise<string> {
+  const routes = JSON.parse(await runIp(ip, '-j', '-4', 'route', 'show', 'table', 'all')) as { dst: string }[];
+  const addresses = JSON.parse(await runIp(ip, '-j', '-4', 'addr')) as { addr_info: { local: string; prefixlen: number }[] }[];
+  const used = [
+    ...routes.filter((route) => route.dst !== 'default').map((route) => route.dst),
+    ...addresses.flatMap((link) => link.addr_info.map((info) => `${info.local}/${info.prefixlen}`)),
+  ];
+  return pickSubnet(used, process.pid); // runs side by side start apart
+}
+
+function runIp(ip: string, ...args: string[]): Promise<string> {
+  return promisify(execFile)(ip, args).then(
+    ({ stdout }) => stdout,
+    (error) => Promise.reject(new Error(`ip ${args.join(' ')}: ${String(error.stderr || error.message).trim()}`)),
+  );
 }
 
 async function localHost(n: number): Promise<Host> {
@@ -364,18 +371,18 @@ ${servers.join('\n')}
 // ---- What a killed run left behind, and the processes it still runs ----
 
 // The names (namespaces, veths, folders) of runs that no longer run, by the pid of their run.
-export function leftBehind(names: string[], isRunning: (pid: number) => boolean): Map<number, string[]> {
+export function leftBehind(names: string[], isRunning: (pid: number) => boolean, prefix = defaults.prefix): Map<number, string[]> {
   const left = new Map<number, string[]>();
   for (const name of new Set(names)) {
-    const owner = ownerOf(name);
+    const owner = ownerOf(name, prefix);
     if (owner !== undefined && !isRunning(owner)) left.set(owner, [...(left.get(owner) ?? []), name]);
   }
   return left;
 }
 
 // ec10-<pid>-<anything>: the pid of the run that made it.
-export function ownerOf(name: string): number | undefined {
-  const match = new RegExp(`^${defaults.prefix}(\\d+)-.`).exec(name);
+export function ownerOf(name: string, prefix = defaults.prefix): number | undefined {
+  const match = new RegExp(`^${prefix}(\\d+)-.`).exec(name);
   return match ? Number(match[1]) : undefined;
 }
 

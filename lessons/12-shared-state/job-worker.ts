@@ -25,7 +25,6 @@ export function runJobWorker(url: string): void {
     stalledInterval: jobDefaults.stalledIntervalMs,
     maxStalledCount: jobDefaults.maxStalledCount,
   });
-  worker.on('active', (job) => log(`started job ${job.id} (${job.data.loops} loops)`));
   worker.on('completed', (job) => log(`completed job ${job.id}`));
   worker.on('failed', (job, error) => log(`failed job ${job?.id}: ${error.message}`));
   worker.on('error', (error) => {
@@ -36,12 +35,14 @@ export function runJobWorker(url: string): void {
   const stop = () => void leave(worker);
   process.on('SIGINT', stop).on('SIGTERM', stop).on('disconnect', stop); // disconnect: the primary is gone
   worker.waitUntilReady().then(() => {
-    log('ready');
+    log(`ready, its Redis at ${new URL(url).host}`);
     process.send?.('ready');
   });
 }
 
+// Logged here, not on 'active': a job stalled too often is made active and failed without being run.
 async function count(job: Job<HeavyJob>): Promise<HeavyResult> {
+  log(`started job ${job.id} (${job.data.loops} loops)`);
   return { total: await countInSlices(job.data.loops), pid: process.pid };
 }
 

@@ -13,7 +13,10 @@ export const jobDefaults = {
   // wait up to a minute; these take a few seconds.
   lockDurationMs: 4_000,
   stalledIntervalMs: 1_000,
-  maxStalledCount: 10, // a job whose worker died this many times is failed, not retried again
+  // A job whose job worker died this many times is put back once more, and the job worker that takes
+  // it next fails it without running it: a job that kills every worker that runs it (a poison job)
+  // costs 3 job workers, not a crash loop. Failed jobs are kept (removeOnFail: keep) to be looked at.
+  maxStalledCount: 2,
   // The lock is renewed by a timer in the job worker's event loop: a count that held the loop past
   // lockDurationMs would lose its lock while still running, and the job would be run twice. So
   // the count yields between slices of this many loops (about a millisecond each).

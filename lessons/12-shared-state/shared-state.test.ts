@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { alivePids, get, isBun, launch, waitUntil, type Lesson, type Reply } from '../../lib/harness.ts';
+import { alivePids, get, isBun, launch, signalAtLine, waitUntil, type Lesson, type Reply } from '../../lib/harness.ts';
 import { cleanLeftovers, redisServerProblem } from './redis.ts';
 
 const primary = 'lessons/12-shared-state/primary.ts';
@@ -18,7 +18,15 @@ const bunResetsQueued =
 // Each wait's bound: a roll starts two workers, each through tsx, on a busy 2-core machine.
 const limitMs = 60_000;
 // Never a Redis of the machine's: each run starts its own, and its counts start at 0.
-const env = { WORKERS: String(workerCount), JOB_WORKERS: '2', MAX_QUEUED: '4', LIMIT: String(limit), WINDOW: '600', REDIS_URL: '' };
+// The poison job: any job worker that starts counting this many loops kills itself with SIGKILL
+// (the harness's signalAtLine, set in this test's environment only: no code of the lesson does it,
+// no client of a learner's run can ask for it). Node only: Bun reads no --import from NODE_OPTIONS.
+const poisonLoops = 4_444_444;
+const poison = isBun ? {} : signalAtLine(`(${poisonLoops} loops)`, 'SIGKILL');
+const noPoison = 'Bun: the poison job is made by the harness\'s signalAtLine, an --import in NODE_OPTIONS, which Bun does not read';
+// The README's figure: a job is failed once its job worker has died 3 times (maxStalledCount 2).
+const deathsBeforeFailed = 3;
+const env = { WORKERS: String(workerCount), JOB_WORKERS: '2', MAX_QUEUED: '4', LIMIT: String(limit), WINDOW: '600', ANSWER_WITHIN: '300', REDIS_URL: '', ...poison };
 
 // One lesson for the whole describe (each start costs seconds): started in before(), stopped (with
 // its Redis) in after(). The tests run in order; each says what it takes from those before it.
@@ -155,6 +163,33 @@ describe('lesson 12: state and work that outlive a process', { skip: noRedis ?? 
       assert.ok(reply, `job ${job}, killed in the middle, was answered`);
       assert.notEqual(Number(reply.headers['x-job-worker-pid']), pid, `job ${job} was done again, by another job worker than ${pid}`);
     }
+  });
+
+  test(`a poison job, which kills every job worker that runs it, is failed after ${deathsBeforeFailed} deaths: its client gets 502, it stays failed with its reason, and every other job is answered once`, { skip: isBun ? noPoison : false }, async (t) => {
+    const mark = lesson().output().length;
+    const load = startLoops(t, `${lesson().url}/heavy?n=1234567`, 2);
+    const poisoned = await get(`${lesson().url}/heavy?n=${poisonLoops}`, { timeoutMs: 5 * limitMs });
+    const id = String(poisoned.headers['x-job-id']);
+    assert.equal(poisoned.status, 502, poisoned.body);
+    assert.equal(poisoned.body, `Job ${id} failed: job stalled more than allowable limit; GET /jobs/${id} shows it again\n`);
+    // The job worker's own line can reach this process after the web worker's answer.
+    await lesson().waitFor(new RegExp(`\\] failed job ${id}: `), mark);
+    const log = lesson().output().slice(mark);
+    const runs = [...log.matchAll(new RegExp(`\\[job worker (\\d+)\\] started job ${id} \\(`, 'g'))].map(([, pid]) => pid);
+    assert.equal(runs.length, deathsBeforeFailed, `job ${id} was run ${runs.length} times, by ${runs}`);
+    for (const pid of runs) assert.match(log, new RegExp(`job worker ${pid} died \\(signal SIGKILL\\)`), `job worker ${pid} died of the poison`);
+    assert.equal(log.match(new RegExp(`\\] failed job ${id}: job stalled more than allowable limit\\n`, 'g'))?.length, 1, 'failed once, by the job worker that took it next');
+    const inspected = await get(`${lesson().url}/jobs/${id}`);
+    assert.deepEqual([inspected.status, inspected.body], [502, poisoned.body], 'the failed job is kept, with its reason, for someone to look at');
+    const { replies, failures } = await load.stop();
+    assert.deepEqual(failures, [], 'every other request got an answer');
+    assert.ok(replies.length > 0, 'other jobs ran meanwhile');
+    assert.ok(replies.every((reply) => reply.status === 200 && reply.body === 'The result of the CPU intensive task is 1234567\n'), `statuses: ${replies.map((r) => r.status)}`);
+    const jobIds = replies.map((reply) => String(reply.headers['x-job-id']));
+    assert.equal(new Set(jobIds).size, jobIds.length, 'no two answers for one job');
+    for (const other of jobIds) await lesson().waitFor(new RegExp(`\\] completed job ${other}\\n`), mark);
+    const after = lesson().output().slice(mark);
+    for (const other of jobIds) assert.equal(after.match(new RegExp(`\\] completed job ${other}\\n`, 'g'))?.length, 1, `job ${other} completed once`);
   });
 
   // Last: it ends the lesson.

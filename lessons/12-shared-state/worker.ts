@@ -90,7 +90,7 @@ async function heavy(res: http.ServerResponse, { queue, events, settings }: Part
     const result = await job.waitUntilFinished(events, settings.answerWithinS * 1000);
     reply(res, 200, `The result of the CPU intensive task is ${result.total}`, { 'x-job-id': job.id!, 'x-job-worker-pid': String(result.pid) });
   } catch (error) {
-    if (!/timed out before finishing/.test((error as Error).message)) return reply(res, 500, `Job ${job.id} failed: ${(error as Error).message}`);
+    if (!/timed out before finishing/.test((error as Error).message)) return failedJob(res, job.id!, (error as Error).message);
     reply(res, 202, `Job ${job.id} is not done after ${settings.answerWithinS} s: GET /jobs/${job.id} for its result`, { location: `/jobs/${job.id}`, 'x-job-id': job.id! });
   }
 }
@@ -114,8 +114,14 @@ async function jobResult(res: http.ServerResponse, { queue, fromId }: Parts, id:
   if (!job) return reply(res, 404, `No job ${id}: finished jobs are kept ${jobDefaults.keep.age} s`);
   const state = await job.getState();
   if (state === 'completed') return reply(res, 200, `The result of the CPU intensive task is ${job.returnvalue.total}`, { 'x-job-id': id, 'x-job-worker-pid': String(job.returnvalue.pid) });
-  if (state === 'failed') return reply(res, 500, `Job ${id} failed: ${job.failedReason}`);
+  if (state === 'failed') return failedJob(res, id, job.failedReason);
   reply(res, 202, `Job ${id} is ${state}: ask again`, { 'retry-after': '1' });
+}
+
+// 502: the web worker is a gateway to the job workers, and the job worker's side failed. The job
+// stays in the queue's failed set (removeOnFail keeps it), for someone to see why.
+function failedJob(res: http.ServerResponse, id: string, reason: string): void {
+  reply(res, 502, `Job ${id} failed: ${reason}; GET /jobs/${id} shows it again`, { 'x-job-id': id });
 }
 
 // ---- Leaving: the Redis connections, once the server has answered everything ----
