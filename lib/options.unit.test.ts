@@ -16,6 +16,8 @@ describe('lib/options: one strict decimal rule', () => {
       assert.equal(parseWhole(raw), undefined, JSON.stringify(raw));
     }
     assert.equal(parseDecimal('0.5'), 0.5);
+    assert.equal(parseDecimal('1.000000001'), 1.000000001); // up to nine decimals: a nanosecond in seconds
+    assert.equal(parseDecimal('1.0000000001'), undefined);
     assert.equal(parseDecimal('12'), 12);
     for (const raw of ['.5', '5.', '1e3', '0x10', '0b11', '-1', ' 1', '01.5']) assert.equal(parseDecimal(raw), undefined, JSON.stringify(raw));
   });
