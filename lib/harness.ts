@@ -2,6 +2,7 @@
 // it when the test ends, send it requests and load, and look at its processes and sockets.
 // Every wait is bounded and fails with what it saw.
 
+import { execFile, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
@@ -9,7 +10,9 @@ import net from 'node:net';
 import type { TestContext } from 'node:test';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { defaults, exitOnSignals, launch, lessonFile, root, type Lesson, type StartOptions } from './launch.ts';
+import { isBun } from './runtime.ts';
 import { get } from './load.ts';
 
 export { alivePids, freePort, isAlive, isBun, launch, lessonFile, pidsInGroup, pidsRunning, readTrack, root, track, waitUntil, type Exit, type Lesson } from './launch.ts';
@@ -125,4 +128,31 @@ function readlinkOrEmpty(path: string): string {
   } catch {
     return ''; // closed between the listing and the look
   }
+}
+
+// ---- A lesson run without root's powers, from a test that runs as root ----
+// As root, the run goes into a user namespace of its own (`unshare --user`): there it is user 65534
+// (nobody) and cannot touch this machine's network, yet it still reads the checkout and the runtime
+// as their owner, wherever they are (a clone under /root, a runtime in npx's cache). As another
+// user, it simply runs.
+const isRoot = process.getuid?.() === 0;
+let nonRoot: string | false | undefined;
+
+// Why a lesson cannot be run without root here (a test's skip reason), or false.
+export function withoutRootProblem(): string | false {
+  nonRoot ??=
+    process.platform !== 'linux' ? 'runs the lesson in a user namespace of its own, a Linux feature'
+    : isRoot && spawnSync('unshare', ['--user', 'true']).status !== 0 ? "unshare --user fails here (no util-linux, or user namespaces are disabled): the lesson cannot be run without root's powers"
+    : false;
+  return nonRoot;
+}
+
+// Runs `file` (a lesson, as `npx tsx` would) with `args`, without root; resolves its exit code and output.
+export async function runWithoutRoot(file: string, args: string[], { env = {}, timeoutMs = 60_000 }: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const runtime = isBun ? [] : ['--import', 'tsx'];
+  const [command, ...rest] = [...(isRoot ? ['unshare', '--user'] : []), process.execPath, ...runtime, file, ...args];
+  return promisify(execFile)(command, rest, { cwd: root, env: { ...process.env, ...env }, timeout: timeoutMs }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (error) => ({ code: error.code as number, stdout: String(error.stdout), stderr: String(error.stderr) }),
+  );
 }

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test, type TestContext } from 'node:test';
-import { promisify } from 'node:util';
-import { get, heldPort, isBun, launch, pidsInGroup, root, startLoad, waitUntil, type Lesson, type LoadCount } from '../../lib/harness.ts';
+import { get, heldPort, launch, pidsInGroup, root, runWithoutRoot, startLoad, waitUntil, withoutRootProblem, type Lesson, type LoadCount } from '../../lib/harness.ts';
 import { defaults as loadtest, measure, type Figures } from '../02-load-test/loadtest.ts';
 import { defaults, leftBehind, missingTools, nginxConfig, overlaps, pickSubnet, readOptions } from './hosts.ts';
 
@@ -20,15 +19,6 @@ const noNamespaces =
   : !isRoot ? 'making network namespaces needs root: run the tests with sudo'
   : !ip ? 'ip is not installed (sudo apt-get install iproute2)'
   : noNginx;
-
-// As root, the lesson runs in a user namespace of its own (`unshare --user`): there it is user 65534
-// (nobody) and cannot touch this machine's network, yet it still reads the checkout and the runtime
-// as their owner, wherever they are (a clone under /root, a runtime in npx's cache).
-const asNonRoot = isRoot ? ['unshare', '--user'] : [];
-const noNonRoot =
-  process.platform !== 'linux' ? 'runs the lesson in a user namespace of its own, a Linux feature'
-  : isRoot && spawnSync('unshare', ['--user', 'true']).status !== 0 ? 'unshare --user fails here (no util-linux, or user namespaces are disabled): the lesson cannot be run without root\'s powers'
-  : false;
 
 interface Host {
   name: string;
@@ -369,13 +359,8 @@ describe('lesson 10: runs of their own', { concurrency: true }, () => {
     assert.deepEqual(fs.readdirSync(os.tmpdir()).filter((name) => name.startsWith(`ec10-${lesson.pid}-`)), []);
   });
 
-  test('without root it says what is missing and how to get it, in one line, and exits 1', { skip: noNonRoot }, async () => {
-    const runtime = isBun ? [] : ['--import', 'tsx'];
-    const [file, ...args] = [...asNonRoot, process.execPath, ...runtime, hostsFile];
-    const result = await promisify(execFile)(file, args, { cwd: root, timeout: 30_000 }).then(
-      () => ({ code: 0, stderr: '' }),
-      (error) => ({ code: error.code as number, stderr: String(error.stderr) }),
-    );
+  test('without root it says what is missing and how to get it, in one line, and exits 1', { skip: withoutRootProblem() }, async () => {
+    const result = await runWithoutRoot(hostsFile, [], { timeoutMs: 30_000 });
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, /^hosts: missing root \(to make network namespaces: run it with sudo\).*; or try --local, which needs only nginx\n$/);
   });

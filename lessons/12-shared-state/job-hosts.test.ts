@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { after, describe, test } from 'node:test';
-import { promisify } from 'node:util';
-import { alivePids, get, isBun, launch, pidsInGroup, root, waitUntil, type Lesson } from '../../lib/harness.ts';
+import { alivePids, get, launch, pidsInGroup, root, runWithoutRoot, waitUntil, withoutRootProblem, type Lesson } from '../../lib/harness.ts';
 import { findExecutable } from '../../lib/launch.ts';
 import { cleanJobHostLeftovers, gatewayOf, jobHostsProblem } from './job-hosts.ts';
 import { cleanLeftovers, redisServerProblem } from './redis.ts';
@@ -17,14 +16,6 @@ const noJobHosts = redisServerProblem() ?? jobHostsProblem({ platform: process.p
 const env = { WORKERS: '1', JOB_WORKERS: '1', REDIS_URL: '' };
 const args = ['--job-hosts', '2'];
 const limitMs = 90_000; // namespaces, Redis, job workers and the cluster, each in turn, on a busy machine
-
-// As lesson 10's test does: as root, the run goes into a user namespace of its own (`unshare --user`),
-// where it is user 65534 (nobody), as a learner without sudo would be.
-const isRoot = process.getuid?.() === 0;
-const noNonRoot =
-  process.platform !== 'linux' ? 'runs the lesson in a user namespace of its own, a Linux feature'
-  : isRoot && spawnSync('unshare', ['--user', 'true']).status !== 0 ? 'unshare --user fails here (no util-linux, or user namespaces are disabled)'
-  : false;
 
 interface JobHost {
   name: string;
@@ -47,15 +38,11 @@ describe("lesson 12's job hosts: the decisions, checked without starting anythin
     assert.match(jobHostsProblem({ platform: 'darwin', uid: 501 })!, /^--job-hosts: missing Linux \(network namespaces are a Linux feature\), root .*, ip .*;/);
   });
 
-  test('--job-hosts without root says what is missing in one line, before it starts anything, and exits 1', { skip: noNonRoot }, async () => {
-    const runtime = isBun ? [] : ['--import', 'tsx'];
-    const [file, ...rest] = [...(isRoot ? ['unshare', '--user'] : []), process.execPath, ...runtime, primary, ...args];
-    const result = await promisify(execFile)(file, rest, { cwd: root, env: { ...process.env, ...env }, timeout: 60_000 }).then(
-      ({ stdout, stderr }) => ({ code: 0, output: stdout + stderr }),
-      (error) => ({ code: error.code as number, output: String(error.stdout) + String(error.stderr) }),
-    );
-    assert.equal(result.code, 1, result.output);
-    assert.match(result.output, /^\[primary \d+\] --job-hosts: missing root \(to make network namespaces: run it with sudo\); or leave --job-hosts out: the job workers then run on this machine\n$/);
+  test('--job-hosts without root says what is missing in one line, before it starts anything, and exits 1', { skip: withoutRootProblem() }, async () => {
+    const { code, stdout, stderr } = await runWithoutRoot(primary, args, { env });
+    const output = stdout + stderr;
+    assert.equal(code, 1, output);
+    assert.match(output, /^\[primary \d+\] --job-hosts: missing root \(to make network namespaces: run it with sudo\); or leave --job-hosts out: the job workers then run on this machine\n$/);
   });
 });
 
