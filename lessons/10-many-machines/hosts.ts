@@ -11,10 +11,11 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { commandOf, findExecutable, freePort, isAlive, isExecutable, runs } from '../../lib/launch.ts';
 import { commandLine, port, wholeNumber, type Fail } from '../../lib/options.ts';
+import { isMain } from '../../lib/runtime.ts';
 
 export const defaults = {
   hostCount: 3,
@@ -519,4 +520,4 @@ function usageError(problem: string): never {
   return commandLine('hosts', usage).fail(problem);
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main(process.argv.slice(2));
+if (isMain(import.meta.url)) await main(process.argv.slice(2));

@@ -3,12 +3,12 @@
 // given REDIS_URL. Run one by hand:  REDIS_URL=redis://:<password>@127.0.0.1:<port> npx tsx lessons/12-shared-state/job-worker.ts
 
 import { Worker, type Job } from 'bullmq';
-import { pathToFileURL } from 'node:url';
 import { connect, countInSlices, jobDefaults, type HeavyJob, type HeavyResult } from './jobs.ts';
+import { isMain } from '../../lib/runtime.ts';
 
 const graceMs = 10_000; // asked to stop, it finishes its job first; still running after this: exit anyway
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+if (isMain(import.meta.url)) {
   if (!process.env.REDIS_URL) {
     console.error("job-worker: set REDIS_URL to the Redis that holds the queue: for primary.ts's own, redis://:<requirepass in its folder's redis.conf>@127.0.0.1:<port>");
     process.exit(1);

@@ -5,10 +5,10 @@
 
 import autocannon from 'autocannon';
 import os from 'node:os';
-import { pathToFileURL } from 'node:url';
 import { exitOnSignals, launch, type Lesson } from '../../lib/launch.ts';
 import { get } from '../../lib/load.ts';
 import { commandLine, seconds, wholeNumber } from '../../lib/options.ts';
+import { isMain } from '../../lib/runtime.ts';
 
 const defaults = {
   count: os.availableParallelism(), // lesson 03's workers; lesson 12's web workers, and as many job workers
@@ -34,7 +34,7 @@ interface Row {
   errors: number;
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main(process.argv.slice(2));
+if (isMain(import.meta.url)) await main(process.argv.slice(2));
 
 async function main(argv: string[]): Promise<void> {
   const { values } = commandLine('measure', usage).parse(argv, { count: { type: 'string' }, duration: { type: 'string' }, connections: { type: 'string' } });

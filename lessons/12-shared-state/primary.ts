@@ -6,13 +6,14 @@
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { findExecutable } from '../../lib/launch.ts';
 import { commandLine, wholeNumber } from '../../lib/options.ts';
 import { startZeroDowntime } from '../07-zero-downtime/primary.ts';
 import { jobHostDefaults, jobHostsProblem, makeJobHosts, type JobHost, type JobHosts } from './job-hosts.ts';
 import { readSettings, type Settings } from './policy.ts';
 import { redisServerProblem, startRedis, type Redis } from './redis.ts';
+import { isMain } from '../../lib/runtime.ts';
 
 const defaults = {
   workerFile: fileURLToPath(new URL('./worker.ts', import.meta.url)),
@@ -38,7 +39,7 @@ const usage = `Usage: [sudo] npx tsx lessons/12-shared-state/primary.ts [--job-h
 const jobWorkers = new Set<ChildProcess>();
 let isStopping = false;
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+if (isMain(import.meta.url)) {
   const { parse, fail } = commandLine('primary', usage);
   const { values } = parse(process.argv.slice(2), { 'job-hosts': { type: 'string' } });
   const raw = values['job-hosts'];
