@@ -2,6 +2,7 @@
 // it when the test ends, send it requests and load, and look at its processes and sockets.
 // Every wait is bounded and fails with what it saw.
 
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
@@ -9,10 +10,11 @@ import net from 'node:net';
 import type { TestContext } from 'node:test';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { defaults, exitOnSignals, launch, lessonFile, root, type Lesson, type StartOptions } from './launch.ts';
+import { countingSpeed } from './counting-speed.ts';
+import { defaults, exitOnSignals, launch, lessonFile, root, runtimeArgs, type Lesson, type StartOptions } from './launch.ts';
 import { get } from './load.ts';
 
-export { alivePids, freePort, isAlive, isBun, launch, lessonFile, pidsInGroup, pidsRunning, readTrack, root, track, waitUntil, type Exit, type Lesson } from './launch.ts';
+export { alivePids, freePort, isAlive, isBun, launch, lessonFile, pidsInGroup, pidsRunning, readTrack, root, runtimeArgs, track, waitUntil, type Exit, type Lesson } from './launch.ts';
 export { get, startLoad, type LoadCount, type Reply } from './load.ts';
 
 // The environment that makes a started lesson's primary send itself `signal` right as it writes a line
@@ -75,6 +77,26 @@ export function sendAndFlush(url: string, agent: http.Agent | false = false): Pr
   });
   const flushed = once(request, 'finish').then(() => undefined);
   return Object.assign(body, { flushed });
+}
+
+// A /heavy count for a test, given as the count it asks for in a plain run, and scaled to what
+// counting costs here. Under coverage (NODE_V8_COVERAGE, as `npm run coverage` runs the suite) V8
+// counts every block each turn of a loop runs through, and the same loop runs about 3 (Node 20) to
+// 15 (Node 26) times slower: a count sized for plain speed outlasts the harness's waits. So under
+// coverage the count shrinks by the slowdown measured here, once per process: this process's
+// counting speed against a plain child's (lib/counting-speed.ts). A plain run measures nothing.
+export function heavyLoops(plainLoops: number): number {
+  coverageSlowdown ??= process.env.NODE_V8_COVERAGE ? measureCoverageSlowdown() : 1;
+  return Math.max(1, Math.round(plainLoops / coverageSlowdown));
+}
+
+let coverageSlowdown: number | undefined;
+
+function measureCoverageSlowdown(): number {
+  const plainEnv = { ...process.env, NODE_V8_COVERAGE: '' }; // empty: Node records nothing
+  const program = [...runtimeArgs(), join(root, 'lib', 'counting-speed.ts')];
+  const plain = Number(execFileSync(process.execPath, program, { env: plainEnv, encoding: 'utf8' }));
+  return Math.max(1, plain / countingSpeed());
 }
 
 // Sends `requests` GETs one after another, each on a fresh connection, and counts who answered.

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
-import { get, heldPort, isBun, launch, pidsInGroup, root, startLoad, waitUntil, type Lesson, type LoadCount } from '../../lib/harness.ts';
+import { get, heldPort, launch, pidsInGroup, root, runtimeArgs, startLoad, waitUntil, type Lesson, type LoadCount } from '../../lib/harness.ts';
 import { defaults as loadtest, measure, type Figures } from '../02-load-test/loadtest.ts';
 import { defaults, leftBehind, missingTools, nginxConfig, overlaps, pickSubnet, readOptions } from './hosts.ts';
 
@@ -370,7 +370,7 @@ describe('lesson 10: runs of their own', { concurrency: true }, () => {
   });
 
   test('without root it says what is missing and how to get it, in one line, and exits 1', { skip: noNonRoot }, async () => {
-    const runtime = isBun ? [] : ['--import', 'tsx'];
+    const runtime = runtimeArgs(); // as launch() runs a lesson: tsx only where this Node cannot strip types
     const [file, ...args] = [...asNonRoot, process.execPath, ...runtime, hostsFile];
     const result = await promisify(execFile)(file, args, { cwd: root, timeout: 30_000 }).then(
       () => ({ code: 0, stderr: '' }),

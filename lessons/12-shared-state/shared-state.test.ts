@@ -3,14 +3,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { alivePids, get, isBun, launch, waitUntil, type Lesson, type Reply } from '../../lib/harness.ts';
+import { alivePids, get, heavyLoops, isBun, launch, waitUntil, type Lesson, type Reply } from '../../lib/harness.ts';
 import { cleanLeftovers, redisServerProblem } from './redis.ts';
 
 const primary = 'lessons/12-shared-state/primary.ts';
 const ready = /cluster ready: \d+ workers? listening/;
 const workerCount = 2;
 const limit = 5;
-const maxLoops = '100000000'; // the most one /heavy may count: long enough to be killed in the middle
+const maxLoops = heavyLoops(100_000_000); // a long /heavy: long enough to be killed in the middle
 const noRedis = redisServerProblem();
 const bunResetsQueued =
   "Bun: as in lesson 07, its workers each listen with SO_REUSEPORT, and Linux resets the connections still queued on a " +
