@@ -96,6 +96,10 @@ describe('lesson 06: pm2', { concurrency: true }, () => {
       assert.deepEqual(await pm2.list(), []);
     });
 
+    test('a pm2 command that fails rejects with the command, its exit and what pm2 printed', { skip: onBun }, async () => {
+      await assert.rejects(pm2.run('no-such-command'), { message: /^pm2 no-such-command failed \(Command failed: .*\):\n[^]*pm2 -h, --help +all available commands/ });
+    });
+
     test('kill ends the pm2 daemon itself: its pid is gone, not only the CLI says so', { skip: onBun }, async () => {
       const daemon = pm2.daemonPid()!;
       assert.deepEqual(await alivePids([daemon]), [daemon], 'the daemon runs before kill');

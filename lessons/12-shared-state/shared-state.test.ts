@@ -50,10 +50,6 @@ function range(from: number, to: number): number[] {
 }
 
 describe('lesson 12: state and work that outlive a process', { skip: noRedis ?? false }, () => {
-  // A stopped lesson is killed with SIGKILL, as a crashed run is: its folder is left for the next
-  // run, and for this, to remove.
-  after(() => cleanLeftovers());
-
   test('without redis-server it says which package to install, in one line, and exits 1', async (t) => {
     const lesson = await launch(primary, { ready: false, env: { ...env, PATH: '/nonexistent' } }, (started) => t.after(() => started.stop()));
     assert.deepEqual(await lesson.exited, { code: 1, signal: null });
@@ -61,6 +57,9 @@ describe('lesson 12: state and work that outlive a process', { skip: noRedis ?? 
   });
 
   const lesson = lessonForAll();
+  // A stopped lesson is killed with SIGKILL, as a crashed run is: its folder is left for the next
+  // run, and for this, to remove. Registered after lessonForAll()'s stop, so it runs after it.
+  after(() => cleanLeftovers());
 
   test(`in memory, with ${workerCount} workers a client gets its limit from each worker: about ${workerCount} times the limit`, async () => {
     const replies = await gets(`${lesson().url}/memory/limited`, 4 * limit * workerCount);
@@ -157,12 +156,14 @@ describe('lesson 12: state and work that outlive a process', { skip: noRedis ?? 
     }
   });
 
-  // Last: it ends the lesson.
-  test("a kill -9 of the primary leaves its Redis running, and the next run stops it and removes its folder", async () => {
-    const { pid: redisPid, folder } = redisOf(lesson());
+  // A run of its own, not the one above: a process killed with SIGKILL writes no coverage, and the
+  // one above did all the rest (npm run coverage). It runs beside that one, whose folder stays.
+  test("a kill -9 of the primary leaves its Redis running, and the next run stops it and removes its folder", async (t) => {
+    const killed = await launch(primary, { ready, env, limitMs }, (started) => t.after(() => started.stop()));
+    const { pid: redisPid, folder } = redisOf(killed);
     assert.equal(path.dirname(folder), os.tmpdir());
-    process.kill(lesson().pid, 'SIGKILL');
-    await lesson().exited;
+    process.kill(killed.pid, 'SIGKILL');
+    await killed.exited;
     assert.deepEqual(await alivePids([redisPid]), [redisPid], 'the Redis of the killed run is still running');
     assert.deepEqual(cleanLeftovers(), [path.basename(folder)]);
     await waitUntil(async () => (await alivePids([redisPid])).length === 0, `redis-server ${redisPid} to be gone`);
