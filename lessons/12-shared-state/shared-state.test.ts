@@ -116,6 +116,21 @@ describe('lesson 12: state and work that outlive a process', { skip: noRedis ?? 
     assert.equal((await get(`${lesson().url}/heavy?n=0x10`)).status, 400);
   });
 
+  test('a job that is done can be read again at /jobs/<id>; an id that is no number gets 400, an unknown one or path 404', async () => {
+    const counted = await get(`${lesson().url}/heavy?n=4321`);
+    const id = String(counted.headers['x-job-id']);
+    const again = await get(`${lesson().url}/jobs/${id}`);
+    assert.equal(again.status, 200);
+    assert.equal(again.body, 'The result of the CPU intensive task is 4321\n');
+    assert.equal(again.headers['x-job-worker-pid'], counted.headers['x-job-worker-pid']);
+    const bad = await get(`${lesson().url}/jobs/0x10`);
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body, 'A job id is a whole number, got "0x10"\n');
+    assert.match((await get(`${lesson().url}/jobs/999999999`)).body, /^No job 999999999: finished jobs are kept \d+ s\n$/);
+    assert.equal((await get(`${lesson().url}/jobs/999999999`)).status, 404);
+    assert.equal((await get(`${lesson().url}/nope`)).status, 404);
+  });
+
   test('a full queue answers 503 with Retry-After, and every job it took is answered', async () => {
     const replies = await Promise.all(Array.from({ length: 16 }, () => get(`${lesson().url}/heavy?n=${maxLoops}`)));
     const refused = replies.filter((reply) => reply.status === 503);
