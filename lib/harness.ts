@@ -81,8 +81,8 @@ export function sendAndFlush(url: string, agent: http.Agent | false = false): Pr
 
 // A /heavy count for a test, given as the count it asks for in a plain run, and scaled to what
 // counting costs here. Under coverage (NODE_V8_COVERAGE, as `npm run coverage` runs the suite) V8
-// counts every block each turn of a loop runs through, and the same loop runs about 3 (Node 20) to
-// 15 (Node 26) times slower: a count sized for plain speed outlasts the harness's waits. So under
+// counts every block each turn of a loop runs through, and the same loop costs about 6 (Node 20) to
+// 25 (Node 26) times the CPU: a count sized for plain speed outlasts the harness's waits. So under
 // coverage the count shrinks by the slowdown measured here, once per process: this process's
 // counting speed against a plain child's (lib/counting-speed.ts). A plain run measures nothing.
 export function heavyLoops(plainLoops: number): number {
