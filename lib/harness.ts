@@ -2,7 +2,7 @@
 // it when the test ends, send it requests and load, and look at its processes and sockets.
 // Every wait is bounded and fails with what it saw.
 
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
@@ -11,11 +11,11 @@ import type { TestContext } from 'node:test';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { defaults, exitOnSignals, launch, lessonFile, root, type Lesson, type StartOptions } from './launch.ts';
-import { isBun } from './runtime.ts';
+import { countingSpeed } from './counting-speed.ts';
+import { defaults, exitOnSignals, launch, lessonFile, root, runtimeArgs, type Lesson, type StartOptions } from './launch.ts';
 import { get } from './load.ts';
 
-export { alivePids, freePort, isAlive, isBun, launch, lessonFile, pidsInGroup, pidsRunning, readTrack, root, track, waitUntil, type Exit, type Lesson } from './launch.ts';
+export { alivePids, freePort, isAlive, isBun, launch, lessonFile, pidsInGroup, pidsRunning, readTrack, root, runtimeArgs, track, waitUntil, type Exit, type Lesson } from './launch.ts';
 export { get, startLoad, type LoadCount, type Reply } from './load.ts';
 
 // The environment that makes a started lesson's primary send itself `signal` right as it writes a line
@@ -78,6 +78,26 @@ export function sendAndFlush(url: string, agent: http.Agent | false = false): Pr
   });
   const flushed = once(request, 'finish').then(() => undefined);
   return Object.assign(body, { flushed });
+}
+
+// A /heavy count for a test, given as the count it asks for in a plain run, and scaled to what
+// counting costs here. Under coverage (NODE_V8_COVERAGE, as `npm run coverage` runs the suite) V8
+// counts every block each turn of a loop runs through, and the same loop costs about 6 (Node 20) to
+// 25 (Node 26) times the CPU: a count sized for plain speed outlasts the harness's waits. So under
+// coverage the count shrinks by the slowdown measured here, once per process: this process's
+// counting speed against a plain child's (lib/counting-speed.ts). A plain run measures nothing.
+export function heavyLoops(plainLoops: number): number {
+  coverageSlowdown ??= process.env.NODE_V8_COVERAGE ? measureCoverageSlowdown() : 1;
+  return Math.max(1, Math.round(plainLoops / coverageSlowdown));
+}
+
+let coverageSlowdown: number | undefined;
+
+function measureCoverageSlowdown(): number {
+  const plainEnv = { ...process.env, NODE_V8_COVERAGE: '' }; // empty: Node records nothing
+  const program = [...runtimeArgs(), join(root, 'lib', 'counting-speed.ts')];
+  const plain = Number(execFileSync(process.execPath, program, { env: plainEnv, encoding: 'utf8' }));
+  return Math.max(1, plain / countingSpeed());
 }
 
 // Sends `requests` GETs one after another, each on a fresh connection, and counts who answered.
@@ -149,8 +169,9 @@ export function withoutRootProblem(): string | false {
 
 // Runs `file` (a lesson, as `npx tsx` would) with `args`, without root; resolves its exit code and output.
 export async function runWithoutRoot(file: string, args: string[], { env = {}, timeoutMs = 60_000 }: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const runtime = isBun ? [] : ['--import', 'tsx'];
-  const [command, ...rest] = [...(isRoot ? ['unshare', '--user'] : []), process.execPath, ...runtime, file, ...args];
+  // As launch() runs a lesson: tsx only where this Node cannot strip types (under coverage, tsx's
+  // offsets would be mixed into the stripped files' figures).
+  const [command, ...rest] = [...(isRoot ? ['unshare', '--user'] : []), process.execPath, ...runtimeArgs(), file, ...args];
   return promisify(execFile)(command, rest, { cwd: root, env: { ...process.env, ...env }, timeout: timeoutMs }).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
     (error) => ({ code: error.code as number, stdout: String(error.stdout), stderr: String(error.stderr) }),

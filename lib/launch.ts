@@ -227,7 +227,7 @@ function bounded<T>(what: string, limitMs: number, output: () => string, wait: (
 // the same test.
 export const stripsTypes = isBun || Boolean((process.features as { typescript?: unknown }).typescript);
 
-function runtimeArgs(loader?: false): string[] {
+export function runtimeArgs(loader?: false): string[] {
   if (isBun) return [];
   if (stripsTypes) return process.execArgv.filter((arg) => /^--experimental-(strip|transform)-types$/.test(arg));
   return loader === false ? [] : ['--import', 'tsx'];

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { get, sendAndFlush, start } from '../../lib/harness.ts';
+import { get, heavyLoops, sendAndFlush, start } from '../../lib/harness.ts';
 
 const server = 'lessons/01-single-process/server.ts';
 const ready = /listening on http:/;
@@ -24,7 +24,7 @@ describe('lesson 01: a long /heavy blocks, and what it costs shows it', () => {
   test('a long /heavy burns its count in CPU on the one thread, and / waits about as long', { skip: cpuTimeSkip }, async (t) => {
     const lesson = await start(t, server, { ready });
     await get(`${lesson.url}/heavy?n=1`); // the first request's lazy setup, outside the measure
-    const loops = 3_000_000_000; // three rounds: about a second of one core, or two
+    const loops = heavyLoops(3_000_000_000); // in a plain run three rounds: about a second of one core, or two
     const cpuBefore = threadCpuMs(lesson.pid);
     const long = sendAndFlush(`${lesson.url}/heavy?n=${loops}`);
     await long.flushed;

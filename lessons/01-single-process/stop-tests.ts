@@ -7,13 +7,15 @@ import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import { describe, test } from 'node:test';
-import { get, isBun, sendAndFlush, start } from '../../lib/harness.ts';
+import { get, heavyLoops, isBun, sendAndFlush, start } from '../../lib/harness.ts';
 
 const bunClosesAfterTheDrain =
   "Bun: its http.Server is no net.Server, so the server cannot close its listener alone; it closes it after the drain, with the idle connections";
 
 // `file`: the server as a learner runs it; `long`: a path that keeps it busy for a moment.
-export function stopTests(file: string, { ready = /listening on http:/, long = '/heavy?n=100000000', result = 'The result of the CPU intensive task is 100000000\n' } = {}): void {
+export function stopTests(file: string, options: { ready?: RegExp; long?: string; result?: string } = {}): void {
+  const loops = heavyLoops(100_000_000);
+  const { ready = /listening on http:/, long = `/heavy?n=${loops}`, result = `The result of the CPU intensive task is ${loops}\n` } = options;
   // Each test stops a server of its own: side by side, as the servers do not share anything.
   describe('the stop', { concurrency: true }, () => {
     test('SIGTERM in the middle of a request still delivers its response, then exits 0', async (t) => {

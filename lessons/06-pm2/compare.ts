@@ -1,10 +1,10 @@
 // Lesson 06: what does pm2 cost? Starts lesson 03's cluster and pm2's cluster_app side by side (one
 // worker per CPU each, free ports, pm2 in a temporary PM2_HOME) and loads /heavy on each with
 // lesson 02's measure(): a warm-up first, then rounds that alternate who goes first; medians last.
-// Run it:  npx tsx lessons/06-pm2/compare.ts [--amount 1200] [--connections 10] [--rounds 3]
+// Run it:  npx tsx lessons/06-pm2/compare.ts [--amount 1200] [--connections 10] [--rounds 3] [--warmup 300]
 
 import os from 'node:os';
-import { commandLine, wholeNumber } from '../../lib/options.ts';
+import { commandLine, limits, wholeNumber } from '../../lib/options.ts';
 import { exitOnSignals, freePort, isBun, launch } from '../../lib/launch.ts';
 import { defaults as load, measure, type Figures } from '../02-load-test/loadtest.ts';
 import { medianOf } from '../05-compare/compare.ts';
@@ -25,11 +25,12 @@ interface Contender {
   stop(): Promise<void>;
 }
 
-const usage = `Usage: npx tsx lessons/06-pm2/compare.ts [--amount N] [--connections C] [--rounds R]
+const usage = `Usage: npx tsx lessons/06-pm2/compare.ts [--amount N] [--connections C] [--rounds R] [--warmup W]
 
   --amount N       requests per measured run (default ${defaults.amount})
   --connections C  how many at a time (default ${defaults.connections})
-  --rounds R       measured runs of each, alternating (default ${defaults.rounds}, at most 25)`;
+  --rounds R       measured runs of each, alternating (default ${defaults.rounds}, at most 25)
+  --warmup W       requests to each before measuring (default ${defaults.warmUp}; 0: none)`;
 
 const settings = readArgs(process.argv.slice(2));
 if (isBun) fail('pm2 cluster mode needs Node: run this with npx tsx, not bun');
@@ -58,9 +59,9 @@ async function startBoth(): Promise<Contender[]> {
 }
 
 async function compare(contenders: Contender[]): Promise<void> {
-  const { amount, connections, rounds } = settings;
+  const { amount, connections, rounds, warmUp } = settings;
   console.log(`${os.availableParallelism()} CPUs; ${amount} requests of ${defaults.path} per run, ${connections} at a time`);
-  for (const contender of contenders) await measure({ url: contender.url, amount: defaults.warmUp, connections });
+  if (warmUp > 0) for (const contender of contenders) await measure({ url: contender.url, amount: warmUp, connections: Math.min(connections, warmUp) });
   for (let round = 1; round <= rounds; round++) {
     const order = round % 2 ? contenders : [...contenders].reverse();
     for (const contender of order) contender.runs.push(await measure({ url: contender.url, amount, connections }));
@@ -87,14 +88,15 @@ function line(name: string, figures: Figures): string {
   return `${name.padEnd(20)} ${requestsPerSec.toFixed(1).padStart(7)} requests/s, ${meanLatencyMs.toFixed(1)} ms mean, ${p99LatencyMs} ms p99`;
 }
 
-function readArgs(argv: string[]): { amount: number; connections: number; rounds: number } {
-  const options = { amount: { type: 'string' }, connections: { type: 'string' }, rounds: { type: 'string' } } as const;
+function readArgs(argv: string[]): { amount: number; connections: number; rounds: number; warmUp: number } {
+  const options = { amount: { type: 'string' }, connections: { type: 'string' }, rounds: { type: 'string' }, warmup: { type: 'string' } } as const;
   const { values } = commandLine('compare', usage).parse(argv, options);
   const amount = values.amount === undefined ? defaults.amount : wholeNumber('--amount', values.amount, usageError);
   const connections = values.connections === undefined ? defaults.connections : wholeNumber('--connections', values.connections, usageError, load.maxConnections);
   const rounds = values.rounds === undefined ? defaults.rounds : wholeNumber('--rounds', values.rounds, usageError, 25);
+  const warmUp = values.warmup === undefined ? defaults.warmUp : wholeNumber('--warmup', values.warmup, usageError, limits.maxWhole, { min: 0 });
   if (connections > amount) return usageError(`--connections (${connections}) cannot be more than --amount (${amount})`);
-  return { amount, connections, rounds };
+  return { amount, connections, rounds, warmUp };
 }
 
 function usageError(problem: string): never {

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSy
 import os from 'node:os';
 import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { alivePids, countByPid, freePort, get, heldPort, isBun, pidsInGroup, startLoad, waitUntil } from '../../lib/harness.ts';
+import { alivePids, countByPid, freePort, get, heldPort, isBun, pidsInGroup, start, startLoad, waitUntil } from '../../lib/harness.ts';
 import { appLimitMs, ecosystem, pm2Home, type App, type Pm2 } from './pm2-home.ts';
 
 const onBun = isBun ? 'Bun: pm2 cluster mode needs Node (process.execPath is bun here; pm2 runs Bun apps in fork mode only)' : false;
@@ -96,6 +96,10 @@ describe('lesson 06: pm2', { concurrency: true }, () => {
       assert.deepEqual(await pm2.list(), []);
     });
 
+    test('a pm2 command that fails rejects with the command, its exit and what pm2 printed', { skip: onBun }, async () => {
+      await assert.rejects(pm2.run('no-such-command'), { message: /^pm2 no-such-command failed \(Command failed: .*\):\n[^]*pm2 -h, --help +all available commands/ });
+    });
+
     test('kill ends the pm2 daemon itself: its pid is gone, not only the CLI says so', { skip: onBun }, async () => {
       const daemon = pm2.daemonPid()!;
       assert.deepEqual(await alivePids([daemon]), [daemon], 'the daemon runs before kill');
@@ -120,6 +124,39 @@ describe('lesson 06: pm2', { concurrency: true }, () => {
         assert.match(readFileSync(app.pm2_env.pm_err_log_path, 'utf8'), /port \d+ is already in use/);
       }
       assert.deepEqual(await pidsInGroup(pm2.daemonPid()!), [pm2.daemonPid()], 'only the daemon is left: no worker is being restarted');
+    });
+  });
+  describe("compare.ts: lesson 03's cluster against pm2's, measured alike", { concurrency: true }, () => {
+    const compare = 'lessons/06-pm2/compare.ts';
+
+    test('a tiny comparison starts both, measures each round of each, prints the medians and their ratio, and exits 0', { skip: onBun }, async (t) => {
+      const args = ['--amount', '20', '--connections', '2', '--rounds', '2', '--warmup', '4'];
+      const run = await start(t, compare, { ready: false, args, limitMs: 2 * appLimitMs });
+      assert.deepEqual(await run.exited, { code: 0, signal: null }, run.output());
+      const out = run.output();
+      const perSecond = (name: string) => `${name} \\d+\\.\\d/s`;
+      assert.match(out, new RegExp(`^${cpus} CPUs; 20 requests of /heavy per run, 2 at a time$`, 'm'));
+      for (const round of [1, 2]) assert.match(out, new RegExp(`^round ${round}: ${perSecond('lesson 03 cluster')}, ${perSecond('pm2 cluster_app')}$`, 'm'));
+      const figures = ' +\\d+\\.\\d requests/s, \\d+\\.\\d ms mean, \\d+ ms p99';
+      assert.match(out, new RegExp(`^median of 2:\\n  lesson 03 cluster${figures}\\n  pm2 cluster_app${figures}\\n  pm2 / lesson 03 +\\d+\\.\\d\\dx; median of the per-round ratios \\d+\\.\\d\\dx$`, 'm'));
+    });
+
+    for (const [what, args, line] of [
+      ['more connections than requests', ['--amount', '2', '--connections', '5'], /^compare: --connections \(5\) cannot be more than --amount \(2\)\n/],
+      ['a warm-up that is not a count', ['--warmup', 'lots'], /^compare: --warmup must be a whole number from 0 to \d+, got "lots"\n/],
+    ] as const) {
+      test(`bad options (${what}) print one line and the usage, and exit 2`, async (t) => {
+        const run = await start(t, compare, { ready: false, args: [...args] });
+        assert.deepEqual(await run.exited, { code: 2, signal: null }, run.output());
+        assert.match(run.output(), line);
+        assert.match(run.output(), /\n\nUsage: npx tsx (lessons|exercises)\/06-pm2\/compare\.ts /);
+      });
+    }
+
+    test('on Bun it says that pm2 cluster mode needs Node, and exits 1', { skip: isBun ? false : 'Node: it runs there (the test above)' }, async (t) => {
+      const run = await start(t, compare, { ready: false });
+      assert.deepEqual(await run.exited, { code: 1, signal: null }, run.output());
+      assert.match(run.output(), /^compare: pm2 cluster mode needs Node: run this with npx tsx, not bun\n$/);
     });
   });
 });

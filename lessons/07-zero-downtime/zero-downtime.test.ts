@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';
 import { describe, test, type TestContext } from 'node:test';
-import { alivePids, heldPort, importLesson, isBun, pidsRunning, sendAndFlush, signalAtLine, start, startLoad, waitUntil, type Lesson, type LoadCount } from '../../lib/harness.ts';
+import { alivePids, heavyLoops, heldPort, importLesson, isBun, pidsRunning, sendAndFlush, signalAtLine, start, startLoad, waitUntil, type Lesson, type LoadCount } from '../../lib/harness.ts';
 // On the exercises track, the learner's primary.ts: backoffMs is its TODO 1.
 const { backoffMs } = await importLesson<typeof import('./primary.ts')>('lessons/07-zero-downtime/primary.ts');
 
@@ -195,10 +195,11 @@ describe('lesson 07: zero-downtime restarts and crash-loop backoff', () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
     t.after(() => agent.destroy());
     await Promise.all([1, 2, 3, 4].map(() => sendAndFlush(`${cluster.url}/`, agent))); // 4 connections accepted by workers
-    const inFlight = [1, 2, 3, 4].map(() => sendAndFlush(`${cluster.url}/heavy?n=30000000`, agent));
+    const loops = heavyLoops(30_000_000);
+    const inFlight = [1, 2, 3, 4].map(() => sendAndFlush(`${cluster.url}/heavy?n=${loops}`, agent));
     await Promise.all(inFlight.map((request) => request.flushed));
     process.kill(cluster.pid, 'SIGHUP');
-    for (const body of await Promise.all(inFlight)) assert.equal(body, 'The result of the CPU intensive task is 30000000\n');
+    for (const body of await Promise.all(inFlight)) assert.equal(body, `The result of the CPU intensive task is ${loops}\n`);
     assert.deepEqual(await cluster.exited, { code: 0, signal: null }, cluster.output());
     await waitUntil(async () => (await alivePids(workers)).length === 0, `worker pids ${workers} to be gone`);
     const { fresh, keepAlive } = await load.stop();

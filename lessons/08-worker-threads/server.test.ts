@@ -4,13 +4,15 @@ import http from 'node:http';
 import os from 'node:os';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { get, heldPort, sendAndFlush, start, type Lesson, type Reply } from '../../lib/harness.ts';
+import { get, heavyLoops, heldPort, sendAndFlush, start, type Lesson, type Reply } from '../../lib/harness.ts';
 import { stopTests } from '../01-single-process/stop-tests.ts';
 
 const server = 'lessons/08-worker-threads/server.ts';
 const ready = /listening on http:/;
 const cpus = os.availableParallelism();
-const long = '/heavy?n=100000000'; // a tenth of a second or so of one core (the most one request may buy is 100 times that)
+const longLoops = heavyLoops(100_000_000); // in a plain run a tenth of a second or so of one core (the most one request may buy is 100 times that)
+const long = `/heavy?n=${longLoops}`;
+const longResult = `The result of the CPU intensive task is ${longLoops}\n`;
 
 // Each thread's CPU time so far, in ms, by thread id (Linux's /proc/<pid>/task/<tid>/schedstat, in ns).
 function cpuMsByThread(pid: number): Map<number, number> {
@@ -47,7 +49,7 @@ describe('lesson 08: the CPU work on worker threads, the event loop free', () =>
 
   test('thread count equals CPU count: concurrent /heavy requests are counted by that many distinct threads', async (t) => {
     const lesson = await start(t, server, { ready });
-    const replies = await concurrently(lesson, '/heavy?n=20000000', cpus * 4);
+    const replies = await concurrently(lesson, `/heavy?n=${heavyLoops(20_000_000)}`, cpus * 4);
     assert.deepEqual(replies.map((reply) => reply.status), replies.map(() => 200));
     const seen = await threadsSeen(lesson, cpus);
     assert.equal(seen.size, cpus, `threads seen: ${[...seen]}`);
@@ -73,7 +75,7 @@ describe('lesson 08: the CPU work on worker threads, the event loop free', () =>
   test('a long /heavy burns its count in CPU on a worker thread, and the event loop next to none', { skip: cpuTimeSkip }, async (t) => {
     const lesson = await start(t, server, { ready, env: { THREADS: '2' } });
     await get(`${lesson.url}/heavy?n=1`); // each side's lazy setup, outside the measure
-    const loops = 3_000_000_000;
+    const loops = heavyLoops(3_000_000_000);
     const before = cpuMsByThread(lesson.pid);
     const counted = sendAndFlush(`${lesson.url}/heavy?n=${loops}`);
     await counted.flushed;
@@ -127,8 +129,8 @@ describe('lesson 08: the CPU work on worker threads, the event loop free', () =>
     waiting.on('error', () => {}); // the hang-up below
     await once(waiting, 'continue');
     waiting.destroy();
-    assert.equal(await counting, 'The result of the CPU intensive task is 100000000\n');
-    assert.equal(await alsoWaiting, 'The result of the CPU intensive task is 100000000\n');
+    assert.equal(await counting, longResult);
+    assert.equal(await alsoWaiting, longResult);
     assert.equal((await get(`${lesson.url}/heavy?n=42`)).status, 200, 'the next job, queued after the dropped one');
     assert.doesNotMatch(lesson.output(), /crashed/);
   });
@@ -156,7 +158,7 @@ describe('lesson 08: the CPU work on worker threads, the event loop free', () =>
     // accepted too (a stop refuses what it has not accepted yet, as lesson 01's does).
     assert.equal((await get(lesson.url)).status, 200);
     process.kill(lesson.pid, 'SIGTERM');
-    for (const body of await Promise.all(longs)) assert.equal(body, 'The result of the CPU intensive task is 100000000\n');
+    for (const body of await Promise.all(longs)) assert.equal(body, longResult);
     assert.deepEqual(await lesson.exited, { code: 0, signal: null });
   });
 

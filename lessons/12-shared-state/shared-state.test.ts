@@ -3,14 +3,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { alivePids, get, isBun, launch, signalAtLine, waitUntil, type Lesson, type Reply } from '../../lib/harness.ts';
+import { alivePids, get, heavyLoops, isBun, launch, signalAtLine, waitUntil, type Lesson, type Reply } from '../../lib/harness.ts';
 import { cleanLeftovers, redisServerProblem } from './redis.ts';
 
 const primary = 'lessons/12-shared-state/primary.ts';
 const ready = /cluster ready: \d+ workers? listening/;
 const workerCount = 2;
 const limit = 5;
-const maxLoops = '100000000'; // the most one /heavy may count: long enough to be killed in the middle
+const maxLoops = heavyLoops(100_000_000); // a long /heavy: long enough to be killed in the middle
 const noRedis = redisServerProblem();
 const bunResetsQueued =
   "Bun: as in lesson 07, its workers each listen with SO_REUSEPORT, and Linux resets the connections still queued on a " +
@@ -58,10 +58,6 @@ function range(from: number, to: number): number[] {
 }
 
 describe('lesson 12: state and work that outlive a process', { skip: noRedis ?? false }, () => {
-  // A stopped lesson is killed with SIGKILL, as a crashed run is: its folder is left for the next
-  // run, and for this, to remove.
-  after(() => cleanLeftovers());
-
   test('without redis-server it says which package to install, in one line, and exits 1', async (t) => {
     const lesson = await launch(primary, { ready: false, env: { ...env, PATH: '/nonexistent' } }, (started) => t.after(() => started.stop()));
     assert.deepEqual(await lesson.exited, { code: 1, signal: null });
@@ -69,6 +65,9 @@ describe('lesson 12: state and work that outlive a process', { skip: noRedis ?? 
   });
 
   const lesson = lessonForAll();
+  // A stopped lesson is killed with SIGKILL, as a crashed run is: its folder is left for the next
+  // run, and for this, to remove. Registered after lessonForAll()'s stop, so it runs after it.
+  after(() => cleanLeftovers());
 
   test(`in memory, with ${workerCount} workers a client gets its limit from each worker: about ${workerCount} times the limit`, async () => {
     const replies = await gets(`${lesson().url}/memory/limited`, 4 * limit * workerCount);
@@ -123,6 +122,21 @@ describe('lesson 12: state and work that outlive a process', { skip: noRedis ?? 
     assert.equal(reply.body, 'The result of the CPU intensive task is 1234567\n');
     assert.notEqual(Number(reply.headers['x-job-worker-pid']), reply.pid);
     assert.equal((await get(`${lesson().url}/heavy?n=0x10`)).status, 400);
+  });
+
+  test('a job that is done can be read again at /jobs/<id>; an id that is no number gets 400, an unknown one or path 404', async () => {
+    const counted = await get(`${lesson().url}/heavy?n=4321`);
+    const id = String(counted.headers['x-job-id']);
+    const again = await get(`${lesson().url}/jobs/${id}`);
+    assert.equal(again.status, 200);
+    assert.equal(again.body, 'The result of the CPU intensive task is 4321\n');
+    assert.equal(again.headers['x-job-worker-pid'], counted.headers['x-job-worker-pid']);
+    const bad = await get(`${lesson().url}/jobs/0x10`);
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body, 'A job id is a whole number, got "0x10"\n');
+    assert.match((await get(`${lesson().url}/jobs/999999999`)).body, /^No job 999999999: finished jobs are kept \d+ s\n$/);
+    assert.equal((await get(`${lesson().url}/jobs/999999999`)).status, 404);
+    assert.equal((await get(`${lesson().url}/nope`)).status, 404);
   });
 
   test('a full queue answers 503 with Retry-After, and every job it took is answered', async () => {
@@ -192,12 +206,14 @@ describe('lesson 12: state and work that outlive a process', { skip: noRedis ?? 
     for (const other of jobIds) assert.equal(after.match(new RegExp(`\\] completed job ${other}\\n`, 'g'))?.length, 1, `job ${other} completed once`);
   });
 
-  // Last: it ends the lesson.
-  test("a kill -9 of the primary leaves its Redis running, and the next run stops it and removes its folder", async () => {
-    const { pid: redisPid, folder } = redisOf(lesson());
+  // A run of its own, not the one above: a process killed with SIGKILL writes no coverage, and the
+  // one above did all the rest (npm run coverage). It runs beside that one, whose folder stays.
+  test("a kill -9 of the primary leaves its Redis running, and the next run stops it and removes its folder", async (t) => {
+    const killed = await launch(primary, { ready, env, limitMs }, (started) => t.after(() => started.stop()));
+    const { pid: redisPid, folder } = redisOf(killed);
     assert.equal(path.dirname(folder), os.tmpdir());
-    process.kill(lesson().pid, 'SIGKILL');
-    await lesson().exited;
+    process.kill(killed.pid, 'SIGKILL');
+    await killed.exited;
     assert.deepEqual(await alivePids([redisPid]), [redisPid], 'the Redis of the killed run is still running');
     // Another run on this machine may start first and remove it: that is the same cleanup, done by the next run.
     const removed = cleanLeftovers();
