@@ -63,7 +63,13 @@ describe('lesson 03: the Primary object', () => {
     const primary = new Primary({ workerCount: 1, env: { PORT: String(await freePort()) }, ...options });
     const lines: string[] = [];
     primary.on('line', (line) => lines.push(line));
-    t.after(() => primary.stop());
+    t.after(async () => {
+      // The workers are this process's children: a stop that hangs or throws (an unwritten step of
+      // exercise 03) must not keep them, and with them this test file, alive.
+      const stopped = primary.stop().catch(() => 1);
+      await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
+    });
     return { primary, lines };
   }
 
