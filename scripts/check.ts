@@ -207,7 +207,8 @@ async function runOnNode(files: string[], env: NodeJS.ProcessEnv): Promise<Resul
   const args = [...loader, '--test', ...timeout, `--test-reporter=${defaults.reporter}`, ...files];
   const isFailure = (line: string) => line.startsWith('{') && (JSON.parse(line) as Result | Started).status === 'fail';
   const { stdout, stderr, code } = await run(process.execPath, args, env, isBail ? isFailure : undefined);
-  const events = stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Result | Started);
+  // Whole lines only: a run ended at its first failure may have been cut in the middle of the next one.
+  const events = stdout.slice(0, stdout.lastIndexOf('\n') + 1).split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Result | Started);
   const results = events.filter((event): event is Result => event.status !== 'start');
   if (results.length === 0 && code !== 0) return [{ name: files.join(' '), status: 'fail', message: stderr || `exit code ${code}` }];
   return results.map((result) => namedIfTimedOut(result, events));

@@ -208,8 +208,9 @@ async function runTests(copy: string, mutant: Mutant): Promise<{ code: number | 
     killGroup(pgid);
   };
   createInterface({ input: child.stdout }).on('line', (line) => {
-    const event = line.startsWith('{') ? (JSON.parse(line) as Failure & { status: string }) : undefined;
-    if (event?.status !== 'fail' || failed) return;
+    if (failed || !line.startsWith('{') || !line.endsWith('}')) return; // the last line of a killed run may be cut short
+    const event = JSON.parse(line) as Failure & { status: string };
+    if (event.status !== 'fail') return;
     failed = { name: event.name, message: event.message };
     end();
   });
