@@ -208,9 +208,9 @@ async function runTests(copy: string, mutant: Mutant): Promise<{ code: number | 
     killGroup(pgid);
   };
   createInterface({ input: child.stdout }).on('line', (line) => {
-    if (failed || !line.startsWith('{') || !line.endsWith('}')) return; // the last line of a killed run may be cut short
-    const event = JSON.parse(line) as Failure & { status: string };
-    if (event.status !== 'fail') return;
+    if (failed || !line.startsWith('{')) return;
+    const event = parsed(line);
+    if (event?.status !== 'fail') return;
     failed = { name: event.name, message: event.message };
     end();
   });
@@ -238,6 +238,15 @@ async function inTurn<Item, Result>(items: Item[], atOnce: number, work: (item: 
   };
   await Promise.all(Array.from({ length: Math.min(atOnce, items.length) }, worker));
   return results;
+}
+
+// A line of the reporter's, or undefined for the last line of a killed run, which may be cut short.
+function parsed(line: string): (Failure & { status: string }) | undefined {
+  try {
+    return JSON.parse(line) as Failure & { status: string };
+  } catch {
+    return undefined;
+  }
 }
 
 function firstLine(text = ''): string {
