@@ -70,11 +70,14 @@ describe("lesson 12 with its job workers in network namespaces (lesson 10's host
     return { earlier, earlierRedis, leftByKill, redisAfterKill, lesson };
   }
 
-  test('a run after a kill -9 of an earlier one removes what that one left: namespaces, veths, Redis, its folder, its processes', async () => {
+  test('a run after a kill -9 of an earlier one removes what that one left: namespaces, veths, Redis, its folder, its processes', async (t) => {
     const { earlier, earlierRedis, leftByKill, redisAfterKill, lesson } = await sharedRun();
+    // The namespaces and veths only a --job-hosts run removes. The Redis and its folder, any lesson 12
+    // run that starts removes (shared-state.test.ts proves it), and one may start in another test
+    // file between the kill and these lines: they are the next run's to remove only if still there.
     const kinds = new Set(leftByKill.map((what) => what.split(' ')[0]));
-    assert.deepEqual([...kinds].sort(), ['folder', 'link', 'namespace'], `a SIGKILL left ${leftByKill}: this test shows less than it says`);
-    assert.deepEqual(redisAfterKill, [earlierRedis.pid], 'the Redis of the killed run was still running');
+    assert.ok(kinds.has('link') && kinds.has('namespace'), `a SIGKILL left ${leftByKill}: this test shows less than it says`);
+    if (redisAfterKill.length === 0) t.diagnostic(`redis-server ${earlierRedis.pid} was already removed by another lesson 12 run`);
     assert.match(lesson.output(), new RegExp(`cleaning up after run ${earlier.pid}, which is no longer running: ec12-${earlier.pid}-1, ec12-${earlier.pid}-2\n`));
     assert.deepEqual(leftovers(earlier.pid), []);
     await waitUntil(async () => (await alivePids([earlierRedis.pid])).length === 0, `redis-server ${earlierRedis.pid} to be gone`);
