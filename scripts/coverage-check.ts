@@ -21,7 +21,6 @@ const notRunHere: Record<string, string | undefined> = {
   'lessons/08-worker-threads/thread-on-node-20.mjs': stripsTypes ? "Node 20's entry for lesson 08's threads: this Node runs thread.ts itself" : undefined,
   'lessons/09-reuseport/primary.ts': reusePortProblem(),
   'lessons/09-reuseport/roll.ts': reusePortProblem(),
-  'lessons/12-shared-state/measure.ts': 'known gap: no test runs it end to end yet (lesson 05 and 08 have a tiny compare run to model it on)',
 };
 
 type Summary = Record<string, { lines: { pct: number; covered: number; total: number } }>;

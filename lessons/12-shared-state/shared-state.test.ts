@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { alivePids, get, heavyLoops, isBun, launch, signalAtLine, waitUntil, type Lesson, type Reply } from '../../lib/harness.ts';
+import { alivePids, get, heavyLoops, isBun, launch, signalAtLine, start, waitUntil, type Lesson, type Reply } from '../../lib/harness.ts';
 import { cleanLeftovers, redisServerProblem } from './redis.ts';
 
 const primary = 'lessons/12-shared-state/primary.ts';
@@ -220,6 +220,30 @@ describe('lesson 12: state and work that outlive a process', { skip: noRedis ?? 
     assert.ok(removed.includes(path.basename(folder)) || !fs.existsSync(folder), `the next run removes ${folder} (it removed ${JSON.stringify(removed)})`);
     await waitUntil(async () => (await alivePids([redisPid])).length === 0, `redis-server ${redisPid} to be gone`);
     assert.equal(fs.existsSync(folder), false);
+  });
+});
+
+// The measurement the README quotes, run tiny: it asserts the shape of what it prints, never a figure.
+describe("measure.ts: /heavy through the queue against lesson 03, measured alike", { skip: noRedis ?? false }, () => {
+  const measure = 'lessons/12-shared-state/measure.ts';
+
+  test("a tiny run measures both, prints the table, the queue's cost per job and the ratio, and exits 0", async (t) => {
+    const args = ['--count', '1', '--duration', '0.5', '--connections', '2'];
+    const run = await start(t, measure, { ready: false, args, limitMs });
+    assert.deepEqual(await run.exited, { code: 0, signal: null }, run.output());
+    const out = run.output();
+    assert.match(out, /^\S+ v?[\d.]+, \d+ CPUs, load average \d+\.\d; 0\.5 s per measurement, 2 connections$/m);
+    assert.match(out, /^lesson 03: \/heavy in the web workers: starting lessons\/03-cluster\/primary\.ts$/m);
+    assert.match(out, /^lesson 12: \/heavy through the queue: starting lessons\/12-shared-state\/primary\.ts$/m);
+    assert.match(out, /heavyPerS[^]*lesson 03: \/heavy in the web workers[^]*lesson 12: \/heavy through the queue/);
+    assert.match(out, /^the queue's cost per job: -?\d+\.\d\d ms \(\/heavy\?n=1 one at a time, \d+\.\d\d against \d+\.\d\d ms\)$/m);
+    assert.match(out, /^\/heavy through the queue: \d+\.\d\dx lesson 03's requests per second; \/ under that load: p99 \S+ against \S+ ms$/m);
+  });
+
+  test('a --count that is no whole number from 1 to 64 exits 2 with the usage', async (t) => {
+    const run = await start(t, measure, { ready: false, args: ['--count', '0'] });
+    assert.deepEqual(await run.exited, { code: 2, signal: null }, run.output());
+    assert.match(run.output(), /--count must be a whole number from 1 to 64, got "0"[^]*Usage: npx tsx lessons\/12-shared-state\/measure\.ts/);
   });
 });
 
