@@ -75,7 +75,14 @@ async function measure(name: string, file: string, env: Record<string, string>, 
       errors: heavy.errors + heavy.non2xx + empty.errors + empty.non2xx,
     };
   } finally {
-    await lesson.stop();
+    // SIGTERM first, as Ctrl+C would: lesson 12 then stops its own Redis and removes its folder (a
+    // SIGKILL, which stop() sends, leaves them for the next run to remove).
+    try {
+      process.kill(lesson.pid, 'SIGTERM');
+      await lesson.exited;
+    } finally {
+      await lesson.stop();
+    }
   }
 }
 
