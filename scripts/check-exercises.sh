@@ -40,6 +40,7 @@ set -- ${numbers[@]+"${numbers[@]}"}
 declare -A known_gaps=()
 
 copy=$(mktemp -d "${TMPDIR:-/tmp}/every-core-exercises.XXXXXX")
+scratch="$copy.tmp"
 # The matrix's lanes too, and the checks they run: each ends the test run it started as it exits.
 cleanup() {
   local lane
@@ -47,9 +48,13 @@ cleanup() {
     pkill -TERM -P "$lane" || true
     kill "$lane" 2>/dev/null || true
   done
-  rm -rf "$copy" "$copy".[0-9]
+  rm -rf "$copy" "$copy".[0-9] "$scratch"
 }
 trap cleanup EXIT
+# The tests' temporary folders go in one of ours: a test run ended at its first failure cannot
+# remove its own (its after hooks never run), and this script removes this one as it exits.
+mkdir "$scratch"
+export TMPDIR="$scratch"
 tar -c --exclude=./node_modules --exclude=./.git --exclude=./.pm2 . | tar -x -C "$copy"
 ln -s "$root/node_modules" "$copy/node_modules"
 cp -r "$copy/exercises" "$copy/skeletons"
