@@ -12,7 +12,7 @@ import os from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { isBun } from './runtime.ts';
+import { isBun, runtimeArgs } from './runtime.ts';
 
 export { isBun };
 export const root = fileURLToPath(new URL('..', import.meta.url));
@@ -220,18 +220,8 @@ function bounded<T>(what: string, limitMs: number, output: () => string, wait: (
   });
 }
 
-// Bun runs TypeScript itself, and so does a Node that strips types (by default from 22.18 and 23.6;
-// earlier 22s and 23s only with --experimental-strip-types, passed on here): the lesson runs as
-// `node file.ts`, which starts several times faster than under tsx. Elsewhere (Node 20, an older 22)
-// it runs through tsx's loader, as `npx tsx file` does. Lesson 08's pool picks its threads' entry by
-// the same test.
-export const stripsTypes = isBun || Boolean((process.features as { typescript?: unknown }).typescript);
-
-export function runtimeArgs(loader?: false): string[] {
-  if (isBun) return [];
-  if (stripsTypes) return process.execArgv.filter((arg) => /^--experimental-(strip|transform)-types$/.test(arg));
-  return loader === false ? [] : ['--import', 'tsx'];
-}
+// Lesson 08's pool picks its threads' entry by the same test as runtimeArgs().
+export { runtimeArgs, stripsTypes } from './runtime.ts';
 
 function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env = { ...process.env, ...extra };

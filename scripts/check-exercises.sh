@@ -13,8 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd -P)
 
-# tsx's loader only where this Node cannot run TypeScript itself (Node 20): it costs each start.
-loader=(--import tsx)
+# The kit's loader only where this Node cannot run TypeScript itself (Node 20): see lib/strip-types.mjs.
+loader=(--import "$root/lib/strip-types.mjs")
 [ "$(node -p 'Boolean(process.features.typescript)')" = true ] && loader=()
 check=(node ${loader[@]+"${loader[@]}"} scripts/check.ts)
 cut=(node ${loader[@]+"${loader[@]}"} scripts/cut-steps.ts)

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exitOnSignals, killGroup } from '../lib/launch.ts';
 import { commandLine } from '../lib/options.ts';
-import { stripsTypes } from '../lib/runtime.ts';
+import { runtimeArgs } from '../lib/runtime.ts';
 import { commentOf, hintLevel, markersIn, nextStep, notJudgedOn, parseHints, todoLines, type Marker, type Step } from './steps.ts';
 
 const defaults = {
@@ -202,9 +202,7 @@ async function runOnNode(files: string[], env: NodeJS.ProcessEnv): Promise<Resul
   // --test-timeout came with Node 20.11; on an older Node a test that hangs needs Ctrl+C.
   const [major, minor] = process.versions.node.split('.').map(Number);
   const timeout = major > 20 || minor >= 11 ? [`--test-timeout=${defaults.testTimeoutMs}`] : [];
-  // tsx's loader only where this Node cannot strip types itself (as npm test does): it costs each start.
-  const loader = stripsTypes ? process.execArgv.filter((arg) => /^--experimental-(strip|transform)-types$/.test(arg)) : ['--import', 'tsx'];
-  const args = [...loader, '--test', ...timeout, `--test-reporter=${defaults.reporter}`, ...files];
+  const args = [...runtimeArgs(), '--test', ...timeout, `--test-reporter=${defaults.reporter}`, ...files];
   const isFailure = (line: string) => line.startsWith('{') && (JSON.parse(line) as Result | Started).status === 'fail';
   const { stdout, stderr, code } = await run(process.execPath, args, env, isBail ? isFailure : undefined);
   // Whole lines only: a run ended at its first failure may have been cut in the middle of the next one.

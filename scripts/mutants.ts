@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { exitOnSignals, killGroup, root } from '../lib/launch.ts';
 import { commandLine } from '../lib/options.ts';
-import { stripsTypes } from '../lib/runtime.ts';
+import { runtimeArgs } from '../lib/runtime.ts';
 
 const defaults = {
   boundS: 150, // a mutant's test file must have failed by then; later counts as a hang
@@ -184,12 +184,11 @@ function breakLesson(copy: string, mutant: Mutant): void {
   writeFileSync(path, text.replace(mutant.find, mutant.replace));
 }
 
-// The test file on this runtime, as npm test runs it (tsx's loader only where this Node cannot strip
-// types itself), in a process group of its own, ended at its first failing test: that one is the proof.
+// The test file on this runtime, as npm test runs it (the kit's loader only where this Node cannot
+// strip types itself), in a process group of its own, ended at its first failing test: that one is the proof.
 async function runTests(copy: string, mutant: Mutant): Promise<{ code: number | null; timedOut: boolean; failed?: Failure }> {
   const only = mutant.only ? [`--test-name-pattern=${mutant.only}`] : [];
-  const loader = stripsTypes ? process.execArgv.filter((arg) => /^--experimental-(strip|transform)-types$/.test(arg)) : ['--import', 'tsx'];
-  const child = spawn(process.execPath, [...loader, '--test', `--test-reporter=${defaults.reporter}`, ...only, mutant.test], {
+  const child = spawn(process.execPath, [...runtimeArgs(), '--test', `--test-reporter=${defaults.reporter}`, ...only, mutant.test], {
     cwd: copy,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,6 +1,6 @@
-// npm test: Node's test runner over every lesson's tests and the kit's own. tsx's loader costs each
-// test file's process about 0.3 s of CPU, so it is loaded only where this Node cannot strip types
-// itself (Node 20, a 22 before 22.18); Bun has its own runner (npm run test:bun).
+// npm test: Node's test runner over every lesson's tests and the kit's own. Where this Node cannot
+// strip types itself (Node 20, a 22 before 22.18) each test file runs through the kit's loader,
+// lib/strip-types.mjs; Bun has its own runner (npm run test:bun).
 // Plain JavaScript: it must start where TypeScript cannot. Not named test.mjs: a bare `node --test`
 // would take that for a test file. Arguments after `npm test --` are the
 // runner's (e.g. --test-name-pattern=round-robin) or files to run instead of all of them.
@@ -39,7 +39,7 @@ const slowest = [
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const stripsTypes = Boolean(process.features.typescript);
-const loader = stripsTypes ? [] : ['--import', 'tsx'];
+const loader = stripsTypes ? [] : ['--import', new URL('../lib/strip-types.mjs', import.meta.url).href];
 const given = process.argv.slice(2);
 const files = given.some((arg) => !arg.startsWith('-')) ? [] : testFiles();
 const chosen = (flag) => given.some((arg) => arg.startsWith(`--${flag}`)); // npm test -- --test-concurrency=3 wins

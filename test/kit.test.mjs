@@ -33,11 +33,11 @@ async function canImportTypeScript() {
 // Then the test runner could not have found the .ts tests either: npm test's files, in its order
 // (the lessons', then the unit tests of lib/, then the suite-wide ones beside this file).
 async function importEveryTest() {
-  // @ts-expect-error: tsx's loader entry has no types; importing it registers the loader
-  await import('tsx'); // the loader `npx tsx` and `node --import tsx` use
+  const loader = new URL('../lib/strip-types.mjs', import.meta.url).href; // as npm test runs on this Node
+  await import(loader);
   // Processes that this one forks (the in-process Primary tests' cluster workers) run TypeScript
-  // too: node:cluster hands them this process's execArgv, as `node --import tsx --test` would.
-  process.execArgv.push('--import', 'tsx');
+  // too: node:cluster hands them this process's execArgv, as npm test's would.
+  process.execArgv.push('--import', loader);
   const folders = [...lessons.map((lesson) => join('lessons', lesson)), 'lib', 'scripts', 'test'];
   for (const folder of folders) {
     for (const file of readdirSync(join(root, folder)).filter((name) => name.endsWith('.test.ts'))) {

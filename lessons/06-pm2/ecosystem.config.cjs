@@ -19,10 +19,11 @@ module.exports = {
       cwd: root, // the workers' working directory, wherever pm2 was started from
       // For a .ts script without one, pm2 7 picks bun whenever bun is on PATH, and refuses to start
       // it below Node 22.18 otherwise: name Node. A Node that strips types (22.18 and later) runs the
-      // TypeScript itself; an older one through tsx's loader.
+      // TypeScript itself; an older one through the kit's loader (lib/strip-types.mjs), which starts
+      // faster than tsx's: a start that outlasts min_uptime below would not count as unstable.
       interpreter: 'node',
-      // An absolute URL: a bare `--import tsx` is looked up from the daemon's cwd, wherever that was.
-      node_args: process.features.typescript ? [] : ['--import', pathToFileURL(require.resolve('tsx')).href],
+      // An absolute URL: a relative one is looked up from the daemon's cwd, wherever that was.
+      node_args: process.features.typescript ? [] : ['--import', pathToFileURL(path.join(root, 'lib', 'strip-types.mjs')).href],
       exec_mode: 'cluster', // pm2's daemon becomes the node:cluster primary: one port, every worker
       // Every CPU this process may use, as in lesson 03; pm2's own 0 or 'max' count os.cpus(),
       // which ignores CPU affinity (containers, taskset).

@@ -36,12 +36,12 @@ describe('lesson 06: pm2', { concurrency: true }, () => {
       assert.ok(counts.size > 1, `only ${[...counts.keys()]} answered`);
     });
 
-    const loader = stripsTypes ? 'with no loader (this Node strips the types itself)' : "through tsx's loader (this Node cannot strip types)";
+    const loader = stripsTypes ? 'with no loader (this Node strips the types itself)' : "through the kit's loader (this Node cannot strip types)";
     test(`the instances run on Node ${loader}, even with a bun on PATH`, { skip: onBun }, async () => {
       for (const app of await pm2.list()) {
         assert.equal(app.pm2_env.exec_interpreter, 'node');
         if (stripsTypes) assert.deepEqual(app.pm2_env.node_args, []);
-        else assert.match(app.pm2_env.node_args.join(' '), /^--import file:\/\/\/.*\/node_modules\/tsx\//);
+        else assert.match(app.pm2_env.node_args.join(' '), /^--import file:\/\/\/.*\/lib\/strip-types\.mjs$/);
         assert.equal(app.pm2_env.node_version, process.versions.node);
         const binary = executableOf(app.pid);
         assert.equal(basename(binary), basename(realpathSync(process.execPath)), `pid ${app.pid} runs ${binary}`);
