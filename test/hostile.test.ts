@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { freePort, get, launch, type Lesson } from '../lib/harness.ts';
+import { freePort, get, isAlive, launch, type Lesson } from '../lib/harness.ts';
 import { reusePortProblem } from '../lessons/09-reuseport/support.ts';
 
 const waitMs = 30_000; // the harness's longest wait, for an answer that never comes
@@ -30,9 +30,11 @@ interface Server {
   skip: string | false;
   // Where the page under test listens and what a normal GET asks for, once the lesson is up.
   find?(lesson: Lesson): Promise<{ port: number; okPath: string; secret?: string }>;
+  prepare?(): void;
   cleanUp?(lesson: Lesson): void;
 }
 
+const privateTmp = join(os.tmpdir(), `every-core-hostile-${process.pid}`); // made by the test that uses it
 const nginxMissing = findNginx() ? false : 'nginx is not installed (sudo apt-get install nginx, or brew install nginx)';
 
 const servers: Server[] = [
@@ -42,17 +44,16 @@ const servers: Server[] = [
   { name: "lesson 09's cluster", file: 'lessons/09-reuseport/primary.ts', env: { WORKERS: '2' }, ready: /cluster ready/, skip: reusePortProblem() ?? false },
   {
     // The front is the same nginx with or without namespaces; --local needs no root and starts one host.
+    // Its TMPDIR is a private folder (mode 700, as macOS gives every user, and as a test runner may):
+    // nginx's workers, an unprivileged user when it starts as root, cannot reach a file there.
     name: "lesson 10's nginx front (--local)",
     file: 'lessons/10-many-machines/hosts.ts',
     args: ['--local', '--hosts', '1'],
-    env: { WORKERS: '1' },
+    env: { WORKERS: '1', TMPDIR: privateTmp },
     ready: /front: http:\/\/127\.0\.0\.1:\d+/,
     skip: nginxMissing,
-    cleanUp: (lesson) => {
-      for (const name of readdirSync(os.tmpdir()).filter((entry) => entry.startsWith(`ec10-${lesson.pid}-`))) {
-        rmSync(join(os.tmpdir(), name), { recursive: true, force: true });
-      }
-    },
+    prepare: makePrivateTmp,
+    cleanUp: () => rmSync(privateTmp, { recursive: true, force: true }),
   },
   {
     name: "lesson 11's page",
@@ -67,6 +68,15 @@ const servers: Server[] = [
     },
   },
 ];
+
+// The private TMPDIR, after removing those of earlier runs that a kill -9 ended before their after hooks.
+function makePrivateTmp(): void {
+  for (const name of readdirSync(os.tmpdir())) {
+    const owner = /^every-core-hostile-(\d+)$/.exec(name)?.[1];
+    if (owner && !isAlive(Number(owner))) rmSync(join(os.tmpdir(), name), { recursive: true, force: true });
+  }
+  mkdirSync(privateTmp, { mode: 0o700 });
+}
 
 // A request as raw bytes, for a server on `hostPort` (what a client puts in Host).
 interface Case {
@@ -107,6 +117,7 @@ for (const server of servers) {
     let hostPort = '';
 
     before(async () => {
+      server.prepare?.();
       const env = { ...server.env, ...(server.freePortIn ? { [server.freePortIn]: String(await freePort()) } : {}) };
       lesson = await launch(server.file, { ready: server.ready, args: server.args, env }, (started) => {
         lesson = started;

@@ -335,6 +335,13 @@ http {
   fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
+  # Nothing goes to those files: nginx's workers, an unprivileged user when nginx starts as root,
+  # cannot write them where TMPDIR is a private folder (mode 700, as on macOS), and a request whose
+  # body needed one got a 500. Bodies stay in memory, up to 16 KB (the lessons' largest is lesson
+  # 11's 1 KB action; more is a 413); answers stream to the client instead of filling a file.
+  client_max_body_size 16k;
+  client_body_buffer_size 16k;
+  proxy_max_temp_file_size 0;
 
   map $upstream_addr $answering_host {
 ${names.join('\n')}
