@@ -6,7 +6,7 @@
 
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -243,10 +243,9 @@ export function killGroup(pgid: number): void {
 }
 
 function groupsStartedFrom(pgid: number): number[] {
-  let table: { pid: number; ppid: number; pgid: number }[] = [];
+  let table: Proc[] = [];
   try {
-    const out = execFileSync('ps', ['-A', '-o', 'pid=,ppid=,pgid='], { encoding: 'utf8' });
-    table = out.trim().split('\n').map((line) => line.trim().split(/\s+/).map(Number)).map(([pid, ppid, group]) => ({ pid, ppid, pgid: group }));
+    table = processTable();
   } catch {
     return [pgid]; // no ps: the group alone
   }
@@ -267,16 +266,44 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-// `ps` is the portable way (Linux, macOS) to see other processes. Zombies (exited, not yet reaped
-// by their parent) count as gone: they hold no port and run no code.
-async function liveProcesses(): Promise<{ pid: number; pgid: number; args: string }[]> {
-  const { stdout } = await promisify(execFile)('ps', ['-A', '-o', 'pid=,pgid=,stat=,args=']);
-  return stdout
-    .trim()
-    .split('\n')
-    .map((line) => line.trim().split(/\s+/))
-    .filter(([, , stat]) => !stat.startsWith('Z'))
-    .map(([pid, pgid, , ...args]) => ({ pid: Number(pid), pgid: Number(pgid), args: args.join(' ') }));
+interface Proc {
+  pid: number;
+  ppid: number;
+  pgid: number;
+  isZombie: boolean; // exited, not yet reaped by its parent: it holds no port and runs no code
+}
+
+// Every process this one can see. On Linux straight from /proc: the tests look again every 25 ms
+// while they wait for a death, and a `ps` each time cost more CPU than the lessons they watched.
+// Elsewhere (macOS) `ps`, the portable way.
+function processTable(): Proc[] {
+  if (process.platform !== 'linux') {
+    const out = execFileSync('ps', ['-A', '-o', 'pid=,ppid=,pgid=,stat='], { encoding: 'utf8' });
+    return out.trim().split('\n').map((line) => line.trim().split(/\s+/)).map(([pid, ppid, pgid, stat]) => ({ pid: Number(pid), ppid: Number(ppid), pgid: Number(pgid), isZombie: stat.startsWith('Z') }));
+  }
+  const table: Proc[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // gone between the listing and the read
+    }
+    // "pid (name) state ppid pgrp ...": the name may hold spaces and parentheses, so count from its end.
+    const [state, ppid, pgid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    table.push({ pid: Number(name), ppid: Number(ppid), pgid: Number(pgid), isZombie: state === 'Z' });
+  }
+  return table;
+}
+
+// The live processes (zombies left out), with their command lines where asked for.
+async function liveProcesses(withArgs = false): Promise<{ pid: number; pgid: number; args: string }[]> {
+  const live = processTable().filter((p) => !p.isZombie);
+  if (process.platform === 'linux' || !withArgs) return live.map((p) => ({ ...p, args: withArgs ? commandOf(p.pid) : '' }));
+  const { stdout } = await promisify(execFile)('ps', ['-A', '-o', 'pid=,args=']);
+  const args = new Map(stdout.trim().split('\n').map((line) => line.trim().split(/\s+/)).map(([pid, ...rest]) => [Number(pid), rest.join(' ')] as const));
+  return live.map((p) => ({ ...p, args: args.get(p.pid) ?? '' }));
 }
 
 export async function pidsInGroup(pgid: number): Promise<number[]> {
@@ -287,7 +314,7 @@ export async function pidsInGroup(pgid: number): Promise<number[]> {
 // group holds more than its own code: on a cold cache tsx starts esbuild service processes in it too.
 export async function pidsRunning(pgid: number, file: string): Promise<number[]> {
   const path = lessonFile(file);
-  return (await liveProcesses()).filter((p) => p.pgid === pgid && p.args.includes(path)).map((p) => p.pid);
+  return (await liveProcesses(true)).filter((p) => p.pgid === pgid && p.args.includes(path)).map((p) => p.pid);
 }
 
 export async function alivePids(pids: number[]): Promise<number[]> {
