@@ -57,193 +57,197 @@ function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);
 }
 
-describe('lesson 12: state and work that outlive a process', { skip: noRedis ?? false }, () => {
-  test('without redis-server it says which package to install, in one line, and exits 1', async (t) => {
-    const lesson = await launch(primary, { ready: false, env: { ...env, PATH: '/nonexistent' } }, (started) => t.after(() => started.stop()));
-    assert.deepEqual(await lesson.exited, { code: 1, signal: null });
-    assert.match(lesson.output(), /^\[primary \d+\] redis-server not found: install it \(sudo apt-get install redis-server, .*\n$/);
+// The lesson's own tests, in order, and measure.ts's beside them: the measurement starts lessons of
+// its own (its own Redis too), so it waits for none of them.
+describe('lesson 12', { skip: noRedis ?? false, concurrency: true }, () => {
+  describe('lesson 12: state and work that outlive a process', { concurrency: 1 }, () => {
+    test('without redis-server it says which package to install, in one line, and exits 1', async (t) => {
+      const lesson = await launch(primary, { ready: false, env: { ...env, PATH: '/nonexistent' } }, (started) => t.after(() => started.stop()));
+      assert.deepEqual(await lesson.exited, { code: 1, signal: null });
+      assert.match(lesson.output(), /^\[primary \d+\] redis-server not found: install it \(sudo apt-get install redis-server, .*\n$/);
+    });
+
+    const lesson = lessonForAll();
+    // A stopped lesson is killed with SIGKILL, as a crashed run is: its folder is left for the next
+    // run, and for this, to remove. Registered after lessonForAll()'s stop, so it runs after it.
+    after(() => cleanLeftovers());
+
+    test(`in memory, with ${workerCount} workers a client gets its limit from each worker: about ${workerCount} times the limit`, async () => {
+      const replies = await gets(`${lesson().url}/memory/limited`, 4 * limit * workerCount);
+      const allowed = replies.filter((reply) => reply.status === 200).length;
+      const perWorker = [...byPid(replies).values()].map((served) => Math.min(served.length, limit));
+      assert.equal(byPid(replies).size, workerCount, 'every worker took some of the requests');
+      assert.equal(allowed, perWorker.reduce((sum, n) => sum + n, 0), 'each worker let `limit` through of its own share');
+      assert.ok(allowed > limit, `${allowed} allowed: more than the limit of ${limit}`);
+    });
+
+    test('in memory, visit numbers repeat: each worker counts 1, 2, 3 ... on its own, interleaved', async () => {
+      const replies = await gets(`${lesson().url}/memory/visit`, 6 * workerCount);
+      for (const [pid, served] of byPid(replies)) assert.deepEqual(visitNumbers(served), range(1, served.length), `worker ${pid}'s own series`);
+      assert.ok(new Set(visitNumbers(replies)).size < replies.length, `numbers repeat: ${visitNumbers(replies)}`);
+    });
+
+    test(`in Redis, with ${workerCount} workers a client gets exactly its limit, then 429 with Retry-After`, async () => {
+      const replies = await gets(`${lesson().url}/redis/limited`, 4 * limit * workerCount);
+      assert.equal(byPid(replies).size, workerCount, 'every worker took some of the requests');
+      assert.deepEqual(replies.map((reply) => reply.status), [...Array(limit).fill(200), ...Array(replies.length - limit).fill(429)]);
+      assert.ok(replies.slice(limit).every((reply) => Number(reply.headers['retry-after']) >= 1));
+    });
+
+    test('in Redis, visits count 1, 2, 3 ... with no gap and no repeat, whichever worker answers', async () => {
+      const replies = await gets(`${lesson().url}/redis/visit`, 6 * workerCount);
+      assert.equal(byPid(replies).size, workerCount, 'every worker took some of the requests');
+      assert.deepEqual(visitNumbers(replies), range(1, replies.length));
+    });
+
+    test('in Redis, the count carries on through a rolling restart under load: no gap, no repeat, no request lost', { skip: isBun ? bunResetsQueued : false }, async (t) => {
+      const before = Number((await get(`${lesson().url}/redis/visit`)).headers['x-visit']);
+      const mark = lesson().output().length;
+      const load = startLoops(t, `${lesson().url}/redis/visit`, 4);
+      // Lesson 07 stops a roll whose new worker is not listening within 10 s, which a machine busy
+      // enough can cause: then roll again, at most 3 times.
+      for (let roll = 1, from = mark; ; roll++, from = lesson().output().length) {
+        process.kill(lesson().pid, 'SIGUSR2');
+        const [, outcome] = await lesson().waitFor(/rolling restart (done|stopped): .*\n/, from);
+        if (outcome === 'done') break;
+        assert.ok(roll < 3, `3 rolls in a row stopped:\n${lesson().output().slice(mark)}`);
+      }
+      const { replies, failures } = await load.stop();
+      assert.deepEqual(failures, [], 'every request got an answer');
+      const numbers = visitNumbers(replies).sort((a, b) => a - b);
+      assert.deepEqual(numbers, range(before + 1, before + replies.length), 'the numbers during the roll follow on, each once');
+      assert.ok(byPid(replies).size > workerCount, `old and new workers answered: ${[...byPid(replies).keys()]}`);
+    });
+
+    test("/heavy answers with lesson 01's result, counted in a job worker, not in the web worker", async () => {
+      const reply = await get(`${lesson().url}/heavy?n=1234567`);
+      assert.equal(reply.status, 200);
+      assert.equal(reply.body, 'The result of the CPU intensive task is 1234567\n');
+      assert.notEqual(Number(reply.headers['x-job-worker-pid']), reply.pid);
+      assert.equal((await get(`${lesson().url}/heavy?n=0x10`)).status, 400);
+    });
+
+    test('a job that is done can be read again at /jobs/<id>; an id that is no number gets 400, an unknown one or path 404', async () => {
+      const counted = await get(`${lesson().url}/heavy?n=4321`);
+      const id = String(counted.headers['x-job-id']);
+      const again = await get(`${lesson().url}/jobs/${id}`);
+      assert.equal(again.status, 200);
+      assert.equal(again.body, 'The result of the CPU intensive task is 4321\n');
+      assert.equal(again.headers['x-job-worker-pid'], counted.headers['x-job-worker-pid']);
+      const bad = await get(`${lesson().url}/jobs/0x10`);
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body, 'A job id is a whole number, got "0x10"\n');
+      assert.match((await get(`${lesson().url}/jobs/999999999`)).body, /^No job 999999999: finished jobs are kept \d+ s\n$/);
+      assert.equal((await get(`${lesson().url}/jobs/999999999`)).status, 404);
+      assert.equal((await get(`${lesson().url}/nope`)).status, 404);
+    });
+
+    test('a full queue answers 503 with Retry-After, and every job it took is answered', async () => {
+      const replies = await Promise.all(Array.from({ length: 16 }, () => get(`${lesson().url}/heavy?n=${maxLoops}`)));
+      const refused = replies.filter((reply) => reply.status === 503);
+      assert.ok(refused.length > 0, 'some were refused');
+      assert.ok(refused.every((reply) => reply.headers['retry-after'] === '1' && /^Queue full/.test(reply.body)), refused[0]?.body);
+      assert.ok(replies.every((reply) => reply.status === 503 || reply.status === 200), `statuses: ${replies.map((r) => r.status)}`);
+    });
+
+    test('kill -9 of job workers in the middle of their jobs, again and again under load: 0 jobs lost, none done twice, / still answers', async (t) => {
+      const mark = lesson().output().length;
+      const load = startLoops(t, `${lesson().url}/heavy?n=${maxLoops}`, 3);
+      const killed: { pid: number; job: string }[] = [];
+      for (let round = 0; round < 2; round++) {
+        const victim = await jobInHand(lesson(), mark, killed);
+        process.kill(victim.pid, 'SIGKILL');
+        killed.push(victim);
+        assert.equal((await get(`${lesson().url}/`)).status, 200);
+      }
+      // The last victim's job is done by another job worker once its lock has run out.
+      await lesson().waitFor(new RegExp(`\\] completed job ${killed.at(-1)!.job}\\n`), mark);
+      const { replies, failures } = await load.stop();
+      assert.deepEqual(failures, [], 'every request got an answer');
+      assert.ok(replies.every((reply) => reply.status === 200 && reply.body === `The result of the CPU intensive task is ${maxLoops}\n`), `statuses: ${replies.map((r) => r.status)}`);
+      const jobIds = replies.map((reply) => String(reply.headers['x-job-id']));
+      // A client can have its answer before the job worker's "completed" line has reached this process.
+      for (const id of jobIds) await lesson().waitFor(new RegExp(`\\] completed job ${id}\\n`), mark);
+      const log = lesson().output().slice(mark);
+      assert.equal(new Set(jobIds).size, jobIds.length, 'no two answers for one job');
+      for (const id of jobIds) assert.equal(log.match(new RegExp(`\\] completed job ${id}\\n`, 'g'))?.length, 1, `job ${id} completed once`);
+      assert.doesNotMatch(log, /\] failed job/, 'no job failed, none lost its lock while it ran');
+      // A kill can land just after the job was done: those do not count as killed in the middle.
+      const midJob = killed.filter(({ pid, job }) => !log.includes(`[job worker ${pid}] completed job ${job}\n`));
+      assert.ok(midJob.length > 0, 'at least one kill landed in the middle of a job');
+      for (const { pid, job } of midJob) {
+        const reply = replies.find((r) => r.headers['x-job-id'] === job);
+        assert.ok(reply, `job ${job}, killed in the middle, was answered`);
+        assert.notEqual(Number(reply.headers['x-job-worker-pid']), pid, `job ${job} was done again, by another job worker than ${pid}`);
+      }
+    });
+
+    test(`a poison job, which kills every job worker that runs it, is failed after ${deathsBeforeFailed} deaths: its client gets 502, it stays failed with its reason, and every other job is answered once`, { skip: isBun ? noPoison : false }, async (t) => {
+      const mark = lesson().output().length;
+      const load = startLoops(t, `${lesson().url}/heavy?n=1234567`, 2);
+      const poisoned = await get(`${lesson().url}/heavy?n=${poisonLoops}`, { timeoutMs: 5 * limitMs });
+      const id = String(poisoned.headers['x-job-id']);
+      assert.equal(poisoned.status, 502, poisoned.body);
+      assert.equal(poisoned.body, `Job ${id} failed: job stalled more than allowable limit; GET /jobs/${id} shows it again\n`);
+      // The job worker's own line can reach this process after the web worker's answer.
+      await lesson().waitFor(new RegExp(`\\] failed job ${id}: `), mark);
+      const log = lesson().output().slice(mark);
+      const runs = [...log.matchAll(new RegExp(`\\[job worker (\\d+)\\] started job ${id} \\(`, 'g'))].map(([, pid]) => pid);
+      assert.equal(runs.length, deathsBeforeFailed, `job ${id} was run ${runs.length} times, by ${runs}`);
+      for (const pid of runs) assert.match(log, new RegExp(`job worker ${pid} died \\(signal SIGKILL\\)`), `job worker ${pid} died of the poison`);
+      assert.equal(log.match(new RegExp(`\\] failed job ${id}: job stalled more than allowable limit\\n`, 'g'))?.length, 1, 'failed once, by the job worker that took it next');
+      const inspected = await get(`${lesson().url}/jobs/${id}`);
+      assert.deepEqual([inspected.status, inspected.body], [502, poisoned.body], 'the failed job is kept, with its reason, for someone to look at');
+      const { replies, failures } = await load.stop();
+      assert.deepEqual(failures, [], 'every other request got an answer');
+      assert.ok(replies.length > 0, 'other jobs ran meanwhile');
+      assert.ok(replies.every((reply) => reply.status === 200 && reply.body === 'The result of the CPU intensive task is 1234567\n'), `statuses: ${replies.map((r) => r.status)}`);
+      const jobIds = replies.map((reply) => String(reply.headers['x-job-id']));
+      assert.equal(new Set(jobIds).size, jobIds.length, 'no two answers for one job');
+      for (const other of jobIds) await lesson().waitFor(new RegExp(`\\] completed job ${other}\\n`), mark);
+      const after = lesson().output().slice(mark);
+      for (const other of jobIds) assert.equal(after.match(new RegExp(`\\] completed job ${other}\\n`, 'g'))?.length, 1, `job ${other} completed once`);
+    });
+
+    // A run of its own, not the one above: a process killed with SIGKILL writes no coverage, and the
+    // one above did all the rest (npm run coverage). It runs beside that one, whose folder stays.
+    test("a kill -9 of the primary leaves its Redis running, and the next run stops it and removes its folder", async (t) => {
+      const killed = await launch(primary, { ready, env, limitMs }, (started) => t.after(() => started.stop()));
+      const { pid: redisPid, folder } = redisOf(killed);
+      assert.equal(path.dirname(folder), os.tmpdir());
+      process.kill(killed.pid, 'SIGKILL');
+      await killed.exited;
+      assert.deepEqual(await alivePids([redisPid]), [redisPid], 'the Redis of the killed run is still running');
+      // Another run on this machine may start first and remove it: that is the same cleanup, done by the next run.
+      const removed = cleanLeftovers();
+      assert.ok(removed.includes(path.basename(folder)) || !fs.existsSync(folder), `the next run removes ${folder} (it removed ${JSON.stringify(removed)})`);
+      await waitUntil(async () => (await alivePids([redisPid])).length === 0, `redis-server ${redisPid} to be gone`);
+      assert.equal(fs.existsSync(folder), false);
+    });
   });
 
-  const lesson = lessonForAll();
-  // A stopped lesson is killed with SIGKILL, as a crashed run is: its folder is left for the next
-  // run, and for this, to remove. Registered after lessonForAll()'s stop, so it runs after it.
-  after(() => cleanLeftovers());
+  // The measurement the README quotes, run tiny: it asserts the shape of what it prints, never a figure.
+  describe("measure.ts: /heavy through the queue against lesson 03, measured alike", () => {
+    const measure = 'lessons/12-shared-state/measure.ts';
 
-  test(`in memory, with ${workerCount} workers a client gets its limit from each worker: about ${workerCount} times the limit`, async () => {
-    const replies = await gets(`${lesson().url}/memory/limited`, 4 * limit * workerCount);
-    const allowed = replies.filter((reply) => reply.status === 200).length;
-    const perWorker = [...byPid(replies).values()].map((served) => Math.min(served.length, limit));
-    assert.equal(byPid(replies).size, workerCount, 'every worker took some of the requests');
-    assert.equal(allowed, perWorker.reduce((sum, n) => sum + n, 0), 'each worker let `limit` through of its own share');
-    assert.ok(allowed > limit, `${allowed} allowed: more than the limit of ${limit}`);
-  });
+    test("a tiny run measures both, prints the table, the queue's cost per job and the ratio, and exits 0", async (t) => {
+      const args = ['--count', '1', '--duration', '0.5', '--connections', '2'];
+      const run = await start(t, measure, { ready: false, args, limitMs });
+      assert.deepEqual(await run.exited, { code: 0, signal: null }, run.output());
+      const out = run.output();
+      assert.match(out, /^\S+ v?[\d.]+, \d+ CPUs, load average \d+\.\d; 0\.5 s per measurement, 2 connections$/m);
+      assert.match(out, /^lesson 03: \/heavy in the web workers: starting lessons\/03-cluster\/primary\.ts$/m);
+      assert.match(out, /^lesson 12: \/heavy through the queue: starting lessons\/12-shared-state\/primary\.ts$/m);
+      assert.match(out, /heavyPerS[^]*lesson 03: \/heavy in the web workers[^]*lesson 12: \/heavy through the queue/);
+      assert.match(out, /^the queue's cost per job: -?\d+\.\d\d ms \(\/heavy\?n=1 one at a time, \d+\.\d\d against \d+\.\d\d ms\)$/m);
+      assert.match(out, /^\/heavy through the queue: \d+\.\d\dx lesson 03's requests per second; \/ under that load: p99 \S+ against \S+ ms$/m);
+    });
 
-  test('in memory, visit numbers repeat: each worker counts 1, 2, 3 ... on its own, interleaved', async () => {
-    const replies = await gets(`${lesson().url}/memory/visit`, 6 * workerCount);
-    for (const [pid, served] of byPid(replies)) assert.deepEqual(visitNumbers(served), range(1, served.length), `worker ${pid}'s own series`);
-    assert.ok(new Set(visitNumbers(replies)).size < replies.length, `numbers repeat: ${visitNumbers(replies)}`);
-  });
-
-  test(`in Redis, with ${workerCount} workers a client gets exactly its limit, then 429 with Retry-After`, async () => {
-    const replies = await gets(`${lesson().url}/redis/limited`, 4 * limit * workerCount);
-    assert.equal(byPid(replies).size, workerCount, 'every worker took some of the requests');
-    assert.deepEqual(replies.map((reply) => reply.status), [...Array(limit).fill(200), ...Array(replies.length - limit).fill(429)]);
-    assert.ok(replies.slice(limit).every((reply) => Number(reply.headers['retry-after']) >= 1));
-  });
-
-  test('in Redis, visits count 1, 2, 3 ... with no gap and no repeat, whichever worker answers', async () => {
-    const replies = await gets(`${lesson().url}/redis/visit`, 6 * workerCount);
-    assert.equal(byPid(replies).size, workerCount, 'every worker took some of the requests');
-    assert.deepEqual(visitNumbers(replies), range(1, replies.length));
-  });
-
-  test('in Redis, the count carries on through a rolling restart under load: no gap, no repeat, no request lost', { skip: isBun ? bunResetsQueued : false }, async (t) => {
-    const before = Number((await get(`${lesson().url}/redis/visit`)).headers['x-visit']);
-    const mark = lesson().output().length;
-    const load = startLoops(t, `${lesson().url}/redis/visit`, 4);
-    // Lesson 07 stops a roll whose new worker is not listening within 10 s, which a machine busy
-    // enough can cause: then roll again, at most 3 times.
-    for (let roll = 1, from = mark; ; roll++, from = lesson().output().length) {
-      process.kill(lesson().pid, 'SIGUSR2');
-      const [, outcome] = await lesson().waitFor(/rolling restart (done|stopped): .*\n/, from);
-      if (outcome === 'done') break;
-      assert.ok(roll < 3, `3 rolls in a row stopped:\n${lesson().output().slice(mark)}`);
-    }
-    const { replies, failures } = await load.stop();
-    assert.deepEqual(failures, [], 'every request got an answer');
-    const numbers = visitNumbers(replies).sort((a, b) => a - b);
-    assert.deepEqual(numbers, range(before + 1, before + replies.length), 'the numbers during the roll follow on, each once');
-    assert.ok(byPid(replies).size > workerCount, `old and new workers answered: ${[...byPid(replies).keys()]}`);
-  });
-
-  test("/heavy answers with lesson 01's result, counted in a job worker, not in the web worker", async () => {
-    const reply = await get(`${lesson().url}/heavy?n=1234567`);
-    assert.equal(reply.status, 200);
-    assert.equal(reply.body, 'The result of the CPU intensive task is 1234567\n');
-    assert.notEqual(Number(reply.headers['x-job-worker-pid']), reply.pid);
-    assert.equal((await get(`${lesson().url}/heavy?n=0x10`)).status, 400);
-  });
-
-  test('a job that is done can be read again at /jobs/<id>; an id that is no number gets 400, an unknown one or path 404', async () => {
-    const counted = await get(`${lesson().url}/heavy?n=4321`);
-    const id = String(counted.headers['x-job-id']);
-    const again = await get(`${lesson().url}/jobs/${id}`);
-    assert.equal(again.status, 200);
-    assert.equal(again.body, 'The result of the CPU intensive task is 4321\n');
-    assert.equal(again.headers['x-job-worker-pid'], counted.headers['x-job-worker-pid']);
-    const bad = await get(`${lesson().url}/jobs/0x10`);
-    assert.equal(bad.status, 400);
-    assert.equal(bad.body, 'A job id is a whole number, got "0x10"\n');
-    assert.match((await get(`${lesson().url}/jobs/999999999`)).body, /^No job 999999999: finished jobs are kept \d+ s\n$/);
-    assert.equal((await get(`${lesson().url}/jobs/999999999`)).status, 404);
-    assert.equal((await get(`${lesson().url}/nope`)).status, 404);
-  });
-
-  test('a full queue answers 503 with Retry-After, and every job it took is answered', async () => {
-    const replies = await Promise.all(Array.from({ length: 16 }, () => get(`${lesson().url}/heavy?n=${maxLoops}`)));
-    const refused = replies.filter((reply) => reply.status === 503);
-    assert.ok(refused.length > 0, 'some were refused');
-    assert.ok(refused.every((reply) => reply.headers['retry-after'] === '1' && /^Queue full/.test(reply.body)), refused[0]?.body);
-    assert.ok(replies.every((reply) => reply.status === 503 || reply.status === 200), `statuses: ${replies.map((r) => r.status)}`);
-  });
-
-  test('kill -9 of job workers in the middle of their jobs, again and again under load: 0 jobs lost, none done twice, / still answers', async (t) => {
-    const mark = lesson().output().length;
-    const load = startLoops(t, `${lesson().url}/heavy?n=${maxLoops}`, 3);
-    const killed: { pid: number; job: string }[] = [];
-    for (let round = 0; round < 2; round++) {
-      const victim = await jobInHand(lesson(), mark, killed);
-      process.kill(victim.pid, 'SIGKILL');
-      killed.push(victim);
-      assert.equal((await get(`${lesson().url}/`)).status, 200);
-    }
-    // The last victim's job is done by another job worker once its lock has run out.
-    await lesson().waitFor(new RegExp(`\\] completed job ${killed.at(-1)!.job}\\n`), mark);
-    const { replies, failures } = await load.stop();
-    assert.deepEqual(failures, [], 'every request got an answer');
-    assert.ok(replies.every((reply) => reply.status === 200 && reply.body === `The result of the CPU intensive task is ${maxLoops}\n`), `statuses: ${replies.map((r) => r.status)}`);
-    const jobIds = replies.map((reply) => String(reply.headers['x-job-id']));
-    // A client can have its answer before the job worker's "completed" line has reached this process.
-    for (const id of jobIds) await lesson().waitFor(new RegExp(`\\] completed job ${id}\\n`), mark);
-    const log = lesson().output().slice(mark);
-    assert.equal(new Set(jobIds).size, jobIds.length, 'no two answers for one job');
-    for (const id of jobIds) assert.equal(log.match(new RegExp(`\\] completed job ${id}\\n`, 'g'))?.length, 1, `job ${id} completed once`);
-    assert.doesNotMatch(log, /\] failed job/, 'no job failed, none lost its lock while it ran');
-    // A kill can land just after the job was done: those do not count as killed in the middle.
-    const midJob = killed.filter(({ pid, job }) => !log.includes(`[job worker ${pid}] completed job ${job}\n`));
-    assert.ok(midJob.length > 0, 'at least one kill landed in the middle of a job');
-    for (const { pid, job } of midJob) {
-      const reply = replies.find((r) => r.headers['x-job-id'] === job);
-      assert.ok(reply, `job ${job}, killed in the middle, was answered`);
-      assert.notEqual(Number(reply.headers['x-job-worker-pid']), pid, `job ${job} was done again, by another job worker than ${pid}`);
-    }
-  });
-
-  test(`a poison job, which kills every job worker that runs it, is failed after ${deathsBeforeFailed} deaths: its client gets 502, it stays failed with its reason, and every other job is answered once`, { skip: isBun ? noPoison : false }, async (t) => {
-    const mark = lesson().output().length;
-    const load = startLoops(t, `${lesson().url}/heavy?n=1234567`, 2);
-    const poisoned = await get(`${lesson().url}/heavy?n=${poisonLoops}`, { timeoutMs: 5 * limitMs });
-    const id = String(poisoned.headers['x-job-id']);
-    assert.equal(poisoned.status, 502, poisoned.body);
-    assert.equal(poisoned.body, `Job ${id} failed: job stalled more than allowable limit; GET /jobs/${id} shows it again\n`);
-    // The job worker's own line can reach this process after the web worker's answer.
-    await lesson().waitFor(new RegExp(`\\] failed job ${id}: `), mark);
-    const log = lesson().output().slice(mark);
-    const runs = [...log.matchAll(new RegExp(`\\[job worker (\\d+)\\] started job ${id} \\(`, 'g'))].map(([, pid]) => pid);
-    assert.equal(runs.length, deathsBeforeFailed, `job ${id} was run ${runs.length} times, by ${runs}`);
-    for (const pid of runs) assert.match(log, new RegExp(`job worker ${pid} died \\(signal SIGKILL\\)`), `job worker ${pid} died of the poison`);
-    assert.equal(log.match(new RegExp(`\\] failed job ${id}: job stalled more than allowable limit\\n`, 'g'))?.length, 1, 'failed once, by the job worker that took it next');
-    const inspected = await get(`${lesson().url}/jobs/${id}`);
-    assert.deepEqual([inspected.status, inspected.body], [502, poisoned.body], 'the failed job is kept, with its reason, for someone to look at');
-    const { replies, failures } = await load.stop();
-    assert.deepEqual(failures, [], 'every other request got an answer');
-    assert.ok(replies.length > 0, 'other jobs ran meanwhile');
-    assert.ok(replies.every((reply) => reply.status === 200 && reply.body === 'The result of the CPU intensive task is 1234567\n'), `statuses: ${replies.map((r) => r.status)}`);
-    const jobIds = replies.map((reply) => String(reply.headers['x-job-id']));
-    assert.equal(new Set(jobIds).size, jobIds.length, 'no two answers for one job');
-    for (const other of jobIds) await lesson().waitFor(new RegExp(`\\] completed job ${other}\\n`), mark);
-    const after = lesson().output().slice(mark);
-    for (const other of jobIds) assert.equal(after.match(new RegExp(`\\] completed job ${other}\\n`, 'g'))?.length, 1, `job ${other} completed once`);
-  });
-
-  // A run of its own, not the one above: a process killed with SIGKILL writes no coverage, and the
-  // one above did all the rest (npm run coverage). It runs beside that one, whose folder stays.
-  test("a kill -9 of the primary leaves its Redis running, and the next run stops it and removes its folder", async (t) => {
-    const killed = await launch(primary, { ready, env, limitMs }, (started) => t.after(() => started.stop()));
-    const { pid: redisPid, folder } = redisOf(killed);
-    assert.equal(path.dirname(folder), os.tmpdir());
-    process.kill(killed.pid, 'SIGKILL');
-    await killed.exited;
-    assert.deepEqual(await alivePids([redisPid]), [redisPid], 'the Redis of the killed run is still running');
-    // Another run on this machine may start first and remove it: that is the same cleanup, done by the next run.
-    const removed = cleanLeftovers();
-    assert.ok(removed.includes(path.basename(folder)) || !fs.existsSync(folder), `the next run removes ${folder} (it removed ${JSON.stringify(removed)})`);
-    await waitUntil(async () => (await alivePids([redisPid])).length === 0, `redis-server ${redisPid} to be gone`);
-    assert.equal(fs.existsSync(folder), false);
-  });
-});
-
-// The measurement the README quotes, run tiny: it asserts the shape of what it prints, never a figure.
-describe("measure.ts: /heavy through the queue against lesson 03, measured alike", { skip: noRedis ?? false }, () => {
-  const measure = 'lessons/12-shared-state/measure.ts';
-
-  test("a tiny run measures both, prints the table, the queue's cost per job and the ratio, and exits 0", async (t) => {
-    const args = ['--count', '1', '--duration', '0.5', '--connections', '2'];
-    const run = await start(t, measure, { ready: false, args, limitMs });
-    assert.deepEqual(await run.exited, { code: 0, signal: null }, run.output());
-    const out = run.output();
-    assert.match(out, /^\S+ v?[\d.]+, \d+ CPUs, load average \d+\.\d; 0\.5 s per measurement, 2 connections$/m);
-    assert.match(out, /^lesson 03: \/heavy in the web workers: starting lessons\/03-cluster\/primary\.ts$/m);
-    assert.match(out, /^lesson 12: \/heavy through the queue: starting lessons\/12-shared-state\/primary\.ts$/m);
-    assert.match(out, /heavyPerS[^]*lesson 03: \/heavy in the web workers[^]*lesson 12: \/heavy through the queue/);
-    assert.match(out, /^the queue's cost per job: -?\d+\.\d\d ms \(\/heavy\?n=1 one at a time, \d+\.\d\d against \d+\.\d\d ms\)$/m);
-    assert.match(out, /^\/heavy through the queue: \d+\.\d\dx lesson 03's requests per second; \/ under that load: p99 \S+ against \S+ ms$/m);
-  });
-
-  test('a --count that is no whole number from 1 to 64 exits 2 with the usage', async (t) => {
-    const run = await start(t, measure, { ready: false, args: ['--count', '0'] });
-    assert.deepEqual(await run.exited, { code: 2, signal: null }, run.output());
-    assert.match(run.output(), /--count must be a whole number from 1 to 64, got "0"[^]*Usage: npx tsx lessons\/12-shared-state\/measure\.ts/);
+    test('a --count that is no whole number from 1 to 64 exits 2 with the usage', async (t) => {
+      const run = await start(t, measure, { ready: false, args: ['--count', '0'] });
+      assert.deepEqual(await run.exited, { code: 2, signal: null }, run.output());
+      assert.match(run.output(), /--count must be a whole number from 1 to 64, got "0"[^]*Usage: npx tsx lessons\/12-shared-state\/measure\.ts/);
+    });
   });
 });
 
