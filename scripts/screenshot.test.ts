@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -23,10 +23,14 @@ describe("lesson 11's page, saved as a picture without a desktop (scripts/screen
     assert.ok(Number(samples) >= 3, `the picture was taken before the page was live, or before 3 s of chart: ${run.output()}`);
     assert.deepEqual([...readFileSync(out).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'not a PNG');
 
-    const wrongSecret = await start(t, screenshot, { ready: false, args: [url.replace(/secret=\w+/, 'secret=0'), '--out', join(dir, 'refused.png')], limitMs: 120_000 });
+    // Its TMPDIR is the test's folder: the browser profile it makes there must be gone once it exits,
+    // refused or not (a profile removed before Chromium had exited was left half-written).
+    const tmp = mkdtempSync(join(dir, 'tmp-'));
+    const wrongSecret = await start(t, screenshot, { ready: false, args: [url.replace(/secret=\w+/, 'secret=0'), '--out', join(dir, 'refused.png')], env: { TMPDIR: tmp }, limitMs: 120_000 });
     assert.deepEqual(await wrongSecret.exited, { code: 1, signal: null });
     assert.match(wrongSecret.output(), /screenshot: the page answered 403: wrong secret/);
     assert.equal(existsSync(join(dir, 'refused.png')), false);
+    assert.deepEqual(readdirSync(tmp), [], 'the browser profile of the refused run is left');
   });
 
   test('a missing or bad URL, or a bad --samples, prints the usage and exits 2', async (t) => {

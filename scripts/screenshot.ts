@@ -48,11 +48,18 @@ async function main(argv: string[]): Promise<void> {
     // in the page by Playwright, and only this context, this script's own, lets it.
     bypassCSP: true,
   });
+  // A refusal ends this run only after Chromium has closed and its profile is removed: process.exit()
+  // inside the try would skip the finally, and the profile, removed at 'exit' while Chromium still
+  // wrote to it, was left half-written.
+  let refusal: string | undefined;
   try {
     const page = browser.pages()[0] ?? (await browser.newPage());
     page.setDefaultTimeout(defaults.waitMs);
     const response = await page.goto(url);
-    if (response && response.status() !== 200) die(`the page answered ${response.status()}: ${(await response.text()).trim()}`);
+    if (response && response.status() !== 200) {
+      refusal = `the page answered ${response.status()}: ${(await response.text()).trim()}`;
+      return;
+    }
     // The table is drawn from the event stream: its first rows mean the page is live.
     await page.locator('#workers tr').first().waitFor();
     if (samples > 0) await page.waitForFunction(`Number(document.querySelector('#chart')?.getAttribute('data-samples')) >= ${samples}`);
@@ -65,6 +72,7 @@ async function main(argv: string[]): Promise<void> {
   } finally {
     await browser.close();
     removeProfile(); // now that Chromium has exited: at 'exit' alone, its last writes raced the removal
+    if (refusal) die(refusal);
   }
 }
 
