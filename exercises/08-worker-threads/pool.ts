@@ -14,7 +14,7 @@ export const poolDefaults = {
 
 // Bun, and a Node that strips types itself (22.18 and later), load thread.ts in a thread as they
 // load the main file; so does any Node 22 under tsx, whose loader reaches worker threads. Node 20
-// under tsx does neither, so there each thread starts from a .mjs file that registers tsx first.
+// does neither, so there each thread starts from a .mjs file that registers a loader first.
 const canLoadTypeScript = 'bun' in process.versions || Boolean((process.features as { typescript?: unknown }).typescript);
 const threadEntry = new URL(canLoadTypeScript ? './thread.ts' : './thread-on-node-20.mjs', import.meta.url);
 
