@@ -88,6 +88,29 @@ describe('lesson 11: watch the cluster in a browser', () => {
     await cluster.waitFor(new RegExp(`worker ${before[0]} died \\(signal SIGKILL\\)`), mark);
   });
 
+  test('one worker more forks one that listens; one less stops the newest and keeps the rest; never fewer than one', async (t) => {
+    const { cluster, secret, port } = await startWatched(t, 1);
+    const own = { 'x-watch-secret': secret, origin: `http://127.0.0.1:${port}` };
+    const [first] = await workerPids(cluster);
+    const more = await send(port, { method: 'POST', path: '/more', headers: own });
+    assert.deepEqual([more.status, more.body.trim()], [200, 'forking worker 2']);
+    await cluster.waitFor(/one worker more, 2 from now on: forked worker \d+/);
+    await cluster.waitFor(/worker \d+ listening \(2 listening\)/);
+    const both = await workerPids(cluster);
+    assert.equal(both.length, 2, `workers after /more: ${both}`);
+
+    const less = await send(port, { method: 'POST', path: '/less', headers: own });
+    assert.deepEqual([less.status, less.body.trim()], [200, '1 workers from now on']);
+    await waitUntil(async () => (await workerPids(cluster)).length === 1, 'one worker to be left');
+    assert.deepEqual(await workerPids(cluster), [first], 'the newest worker stops, the first keeps serving');
+
+    const fewest = await send(port, { method: 'POST', path: '/less', headers: own });
+    assert.deepEqual([fewest.status, fewest.body.trim()], [400, 'one worker is the fewest']);
+    assert.deepEqual(await workerPids(cluster), [first]);
+    const reply = await fetch(`${cluster.url}/`);
+    assert.equal(reply.status, 200);
+  });
+
   test('a WATCH_PORT that is taken or not a port stops it with one line and exit 1, before any worker', async (t) => {
     const taken = await heldPort(t);
     for (const [watchPort, message] of [[String(taken), /cannot show the page: cannot listen on 127\.0\.0\.1:\d+: port \d+ is already in use: .* WATCH_PORT=\d+/], ['http', /WATCH_PORT must be a whole number from 0 to 65535, got "http"/]] as const) {
