@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { exitOnSignals, killGroup } from '../lib/launch.ts';
 import { commandLine } from '../lib/options.ts';
 import { runtimeArgs } from '../lib/runtime.ts';
-import { commentOf, hintLevel, markersIn, nextStep, notJudgedOn, parseHints, todoLines, type Marker, type Step } from './steps.ts';
+import { commentOf, hintLevel, inFilesOrder, markersIn, nextStep, notJudgedOn, parseHints, todoLines, type Marker, type Step } from './steps.ts';
 
 const defaults = {
   barWidth: 24,
@@ -39,12 +39,14 @@ const [red, green, yellow, dim, bold] = [paint(31), paint(32), paint(33), paint(
 interface Started {
   name: string;
   status: 'start';
+  file?: string; // absolute
 }
 
 interface Result {
   name: string;
   status: 'pass' | 'fail' | 'skip';
   message?: string;
+  file?: string;
 }
 
 interface Run {
@@ -202,14 +204,17 @@ async function runOnNode(files: string[], env: NodeJS.ProcessEnv): Promise<Resul
   // --test-timeout came with Node 20.11; on an older Node a test that hangs needs Ctrl+C.
   const [major, minor] = process.versions.node.split('.').map(Number);
   const timeout = major > 20 || minor >= 11 ? [`--test-timeout=${defaults.testTimeoutMs}`] : [];
-  const args = [...runtimeArgs(), '--test', ...timeout, `--test-reporter=${defaults.reporter}`, ...files];
+  // A lesson's files side by side, as npm test runs them (they mostly wait for the lessons they
+  // start), except in a run that ends at its first failure (CI's proofs), which keeps the runner's own.
+  const concurrency = !isBail && (major > 20 || minor >= 11) ? [`--test-concurrency=${os.availableParallelism() + 1}`] : [];
+  const args = [...runtimeArgs(), '--test', ...timeout, ...concurrency, `--test-reporter=${defaults.reporter}`, ...files];
   const isFailure = (line: string) => line.startsWith('{') && (JSON.parse(line) as Result | Started).status === 'fail';
   const { stdout, stderr, code } = await run(process.execPath, args, env, isBail ? isFailure : undefined);
   // Whole lines only: a run ended at its first failure may have been cut in the middle of the next one.
   const events = stdout.slice(0, stdout.lastIndexOf('\n') + 1).split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Result | Started);
-  const results = events.filter((event): event is Result => event.status !== 'start');
+  const results = inFilesOrder(events.filter((event): event is Result => event.status !== 'start'), files);
   if (results.length === 0 && code !== 0) return [{ name: files.join(' '), status: 'fail', message: stderr || `exit code ${code}` }];
-  return results.map((result) => namedIfTimedOut(result, events));
+  return results.map((result) => namedIfTimedOut(result, events.filter((event) => event.file === result.file)));
 }
 
 // On Node 20 a timeout fails the whole suite or file; name the test that was still running instead.

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { commentOf, hintLevel, markersIn, nextStep, notJudgedOn, parseHints, todoLines } from './steps.ts';
+import { commentOf, hintLevel, inFilesOrder, markersIn, nextStep, notJudgedOn, parseHints, todoLines } from './steps.ts';
 
 const hints = `# Exercise 09: hints
 
@@ -104,6 +104,24 @@ describe('the steps of an exercise, for npm run check', () => {
 
   test('one hint by default, two with --hint, the recipe with --hint twice or --solution', () => {
     assert.deepEqual([hintLevel(0, false), hintLevel(1, false), hintLevel(2, false), hintLevel(5, false), hintLevel(0, true)], [1, 2, 3, 3, 3]);
+  });
+});
+
+describe("a lesson's results, its files run side by side", () => {
+  test("come back in the files' order, each file's in its own, a result of no known file last", () => {
+    const files = ['lessons/01-x/heavy.test.ts', 'lessons/01-x/server.test.ts'];
+    const at = (file: string) => `/home/learner/every-core/${file}`;
+    const arrived = [
+      { name: 'server 1', file: at(files[1]) },
+      { name: 'heavy 1', file: at(files[0]) },
+      { name: 'no file' },
+      { name: 'server 2', file: at(files[1]) },
+      { name: 'heavy 2', file: at(files[0]) },
+      { name: 'other', file: at('lessons/01-x/other.test.ts') },
+    ];
+    assert.deepEqual(inFilesOrder(arrived, files).map((result) => result.name), ['heavy 1', 'heavy 2', 'server 1', 'server 2', 'no file', 'other']);
+    // A file whose path merely ends like another's is not that one.
+    assert.deepEqual(inFilesOrder([{ name: 'a', file: '/x/mylessons/01-x/heavy.test.ts' }, { name: 'b', file: at(files[1]) }], files).map((r) => r.name), ['b', 'a']);
   });
 });
 

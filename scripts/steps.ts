@@ -113,3 +113,15 @@ export function commentOf(source: string, number: number): { line: number; text:
 export function hintLevel(hintFlags: number, solution: boolean): number {
   return solution ? 3 : Math.min(3, 1 + hintFlags);
 }
+
+// The test files of a lesson run side by side, so their results arrive interleaved: put them back in
+// the files' order (`files` as given to the runner, relative; a result's `file` is absolute), each
+// file's results in their own order, anything of no known file last. The first failing test is then
+// the same whichever file finished first.
+export function inFilesOrder<T extends { file?: string }>(results: T[], files: string[]): T[] {
+  const rank = (result: T) => {
+    const index = files.findIndex((file) => result.file?.endsWith(`/${file}`));
+    return index === -1 ? files.length : index;
+  };
+  return results.map((result, arrival) => ({ result, arrival, rank: rank(result) })).sort((a, b) => a.rank - b.rank || a.arrival - b.arrival).map(({ result }) => result);
+}
