@@ -12,8 +12,8 @@ export const stripsTypes = isBun || Boolean((process.features as { typescript?: 
 // How a TypeScript file of the kit is started with this process's executable. Bun and a Node that
 // strips types (by default from 22.18 and 23.6; earlier 22s and 23s only with
 // --experimental-strip-types, passed on here) run it as `node file.ts`. Elsewhere (Node 20, an older
-// 22) through the kit's own loader, lib/strip-types.mjs, which starts in 0.1 s of CPU where tsx's
-// takes 0.5 s (`npx tsx file`, as the READMEs say, works the same). `loader: false`: neither.
+// 22) through the kit's own loader, lib/strip-types.mjs, which adds about 0.1 s of CPU to a start
+// where tsx's adds 0.5-0.7 s (`npx tsx file`, as the READMEs say, works the same). `loader: false`: neither.
 export function runtimeArgs(loader?: false): string[] {
   if (isBun) return [];
   if (stripsTypes) return process.execArgv.filter((arg) => /^--experimental-(strip|transform)-types$/.test(arg));
