@@ -274,8 +274,9 @@ interface Proc {
 }
 
 // Every process this one can see. On Linux straight from /proc: the tests look again every 25 ms
-// while they wait for a death, and a `ps` each time cost more CPU than the lessons they watched.
-// Elsewhere (macOS) `ps`, the portable way.
+// while they wait for a death, and each look started a `ps` (reading /proc instead, with the
+// TypeScript loader's change, took a Node 26 suite run from 274 to 264 CPU-seconds). Elsewhere
+// (macOS) `ps`, the portable way.
 function processTable(): Proc[] {
   if (process.platform !== 'linux') {
     const out = execFileSync('ps', ['-A', '-o', 'pid=,ppid=,pgid=,stat='], { encoding: 'utf8' });
