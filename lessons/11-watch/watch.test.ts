@@ -22,10 +22,23 @@ interface Watched {
 }
 
 async function startWatched(t: TestContext, workers: number): Promise<Watched> {
-  const port = await freePort();
-  const cluster = await start(t, primary, { ready, env: { WORKERS: String(workers), WATCH_PORT: String(port) } });
+  const { started: cluster, port } = await onAFreeWatchPort((port) => start(t, primary, { ready, env: { WORKERS: String(workers), WATCH_PORT: String(port) } }));
   const [, watchUrl, secret] = (await cluster.waitFor(/watch the cluster: (http:\/\/127\.0\.0\.1:\d+\/\?secret=([0-9a-f]+))/)) as string[];
   return { cluster, watchUrl, secret, port };
+}
+
+// freePort() hands out a port that is free at that moment; before the lesson binds it, another
+// test's outgoing connection can take it as its local port (the load loops open thousands; seen in
+// CI: "port 34467 is already in use"). A start that finds WATCH_PORT taken tries another, three in all.
+async function onAFreeWatchPort<T>(startOn: (port: number) => Promise<T>): Promise<{ started: T; port: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      return { started: await startOn(port), port };
+    } catch (error) {
+      if (attempt === 3 || !/cannot show the page: .* is already in use/.test((error as Error).message)) throw error;
+    }
+  }
 }
 
 function workerPids(cluster: Lesson): Promise<number[]> {
@@ -244,8 +257,7 @@ describe('lesson 11: the page under hostile input', () => {
   let started: Lesson | undefined;
   after(() => started?.stop());
   before(async () => {
-    const port = await freePort();
-    const cluster = await launch(primary, { ready, env: { WORKERS: '1', WATCH_PORT: String(port) } }, (lesson) => (started = lesson));
+    const { started: cluster, port } = await onAFreeWatchPort((port) => launch(primary, { ready, env: { WORKERS: '1', WATCH_PORT: String(port) } }, (lesson) => (started = lesson)));
     const [, watchUrl, secret] = (await cluster.waitFor(/watch the cluster: (http:\/\/127\.0\.0\.1:\d+\/\?secret=([0-9a-f]+))/)) as string[];
     watched = { cluster, watchUrl, secret, port };
   });
