@@ -13,6 +13,7 @@ import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { isBun, runtimeArgs } from './runtime.ts';
+import { withCompileCache } from './ts-cache.mjs';
 
 export { isBun };
 export const root = fileURLToPath(new URL('..', import.meta.url));
@@ -223,8 +224,10 @@ function bounded<T>(what: string, limitMs: number, output: () => string, wait: (
 // Lesson 08's pool picks its threads' entry by the same test as runtimeArgs().
 export { runtimeArgs, stripsTypes } from './runtime.ts';
 
+// A lesson's environment: this process's, with `extra`, and Node's compile cache (lib/ts-cache.mjs),
+// so that every start of a lesson after its first reads its compiled code instead of compiling it.
 function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env = { ...process.env, ...extra };
+  const env = withCompileCache({ ...process.env, ...extra });
   delete env.NODE_TEST_CONTEXT; // the test runner's own marker: a lesson is not a test file
   return env;
 }

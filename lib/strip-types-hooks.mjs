@@ -8,11 +8,11 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tsCacheDir } from './ts-cache.mjs';
 
-const cacheDir = join(os.tmpdir(), `every-core-ts-cache-${process.getuid?.() ?? 'user'}`);
+const cacheDir = tsCacheDir(); // read once, as this module loads
 const format = 'v1'; // change when the transform below changes: older entries then no longer match
 /** @type {{ transformSync(source: string, options: object): { code: string } } | undefined} */
 let esbuild; // loaded on the first file the cache does not have

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { exitOnSignals, killGroup } from '../lib/launch.ts';
 import { commandLine } from '../lib/options.ts';
 import { runtimeArgs } from '../lib/runtime.ts';
+import { withCompileCache } from '../lib/ts-cache.mjs';
 import { commentOf, hintLevel, inFilesOrder, markersIn, nextStep, notJudgedOn, parseHints, todoLines, type Marker, type Step } from './steps.ts';
 
 const defaults = {
@@ -190,7 +191,7 @@ async function runTests(lesson: string): Promise<Run> {
     // todo() notes each unwritten step it reaches in this file (exercises/todo.ts): a test whose
     // message says only "ECONNRESET" may have reached one in a server it started.
     const todoLog = join(dir, 'todo.log');
-    const env = { ...process.env, EVERY_CORE_TRACK: 'exercises', EVERY_CORE_TODO_LOG: todoLog };
+    const env = withCompileCache({ ...process.env, EVERY_CORE_TRACK: 'exercises', EVERY_CORE_TODO_LOG: todoLog });
     const results = isBun ? await runOnBun(files, env, dir) : await runOnNode(files, env);
     const reached = existsSync(todoLog) ? todoLines(readFileSync(todoLog, 'utf8')) : [];
     return { results, reached };

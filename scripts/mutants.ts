@@ -192,6 +192,9 @@ async function runTests(copy: string, mutant: Mutant): Promise<{ code: number | 
     cwd: copy,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Node's compile cache (lib/ts-cache.mjs) inside the copy, removed with it: each copy is a new
+    // path, and in the shared cache every run would leave entries for its copies' files.
+    env: { ...process.env, NODE_COMPILE_CACHE: join(copy, '.compile-cache') },
   });
   const pgid = child.pid!;
   testRuns.add(pgid);

@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { withCompileCache } from '../lib/ts-cache.mjs';
 
 const defaults = {
   // Test files mostly wait for the lessons they start, so one more runs than there are cores. On a
@@ -46,7 +47,8 @@ const chosen = (flag) => given.some((arg) => arg.startsWith(`--${flag}`)); // np
 const own = [['test-reporter', 'spec'], ['test-concurrency', defaults.concurrency], ['test-timeout', defaults.timeoutMs]].filter(([flag]) => !chosen(flag));
 const args = [...loader, '--test', ...own.map(([flag, value]) => `--${flag}=${value}`), ...given, ...files];
 
-const runner = spawn(process.execPath, args, { cwd: root, stdio: 'inherit' });
+// Node's compile cache for the runner, its test files and every process they start (lib/ts-cache.mjs).
+const runner = spawn(process.execPath, args, { cwd: root, stdio: 'inherit', env: withCompileCache(process.env) });
 // Ctrl+C reaches the runner itself (same terminal); a kill is passed on. Either way this waits for
 // the runner to end its lessons, then exits as it did.
 process.on('SIGINT', () => {});

@@ -66,12 +66,12 @@ describe('the kit', () => {
     }
   });
 
-  test('local imports carry their .ts extension, so Node (through tsx or by itself) and Bun all resolve them', () => {
+  test('local imports carry their .ts extension (.mjs for the kit\'s plain JavaScript), so Node (through tsx or by itself) and Bun all resolve them', () => {
     const bare = [];
     for (const file of ['lessons', 'exercises', 'lib', 'scripts'].flatMap(sourceFiles)) {
       const text = readFileSync(join(root, file), 'utf8');
       for (const [, specifier] of text.matchAll(/from '(\.\.?\/[^']*)'/g)) {
-        if (!specifier.endsWith('.ts')) bare.push(`${file}: ${specifier}`);
+        if (!/\.(ts|mjs)$/.test(specifier)) bare.push(`${file}: ${specifier}`);
       }
     }
     assert.deepEqual(bare, []);
