@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { launch, pidsInGroup } from '../lib/harness.ts';
+import { tsCacheDir } from '../lib/ts-cache.mjs';
 
 describe('the harness cleans up what it starts, ready or not', () => {
   let pid: number | undefined;
@@ -20,4 +22,14 @@ describe('the harness cleans up what it starts, ready or not', () => {
     assert.ok(pid !== undefined, 'the test above handed over no lesson');
     assert.deepEqual(await pidsInGroup(pid), []);
   });
+});
+
+// What makes the suite's hundreds of starts cheap: each lesson reads its compiled code from the
+// kit's cache (lib/ts-cache.mjs) instead of compiling it again. Read from the process itself.
+// NODE_COMPILE_CACHE emptied: under npm test this process has the same folder, which a lesson would inherit.
+test("a lesson the harness starts has Node's compile cache in the kit's folder, and nothing of the test runner's", { skip: process.platform !== 'linux' && 'reads /proc/<pid>/environ: Linux only' }, async (t) => {
+  const lesson = await launch('lessons/01-single-process/server.ts', { ready: /listening on/, env: { NODE_COMPILE_CACHE: '' } }, (started) => t.after(() => started.stop()));
+  const env = Object.fromEntries(readFileSync(`/proc/${lesson.pid}/environ`, 'utf8').split('\0').filter(Boolean).map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
+  assert.equal(env.NODE_COMPILE_CACHE, tsCacheDir());
+  assert.equal(env.NODE_TEST_CONTEXT, undefined);
 });
