@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { alivePids, get, heavyLoops, isBun, launch, signalAtLine, start, waitUntil, type Lesson, type Reply } from '../../lib/harness.ts';
 import { cleanLeftovers, redisServerProblem } from './redis.ts';
 
@@ -184,7 +185,9 @@ describe('lesson 12', { skip: noRedis ?? false, concurrency: true }, () => {
 
     test(`a poison job, which kills every job worker that runs it, is failed after ${deathsBeforeFailed} deaths: its client gets 502, it stays failed with its reason, and every other job is answered once`, { skip: isBun ? noPoison : false }, async (t) => {
       const mark = lesson().output().length;
-      const load = startLoops(t, `${lesson().url}/heavy?n=1234567`, 2);
+      // Other jobs all along, a few a second: the proof is that each is answered once, and jobs one
+      // after another (as the other tests send) would only burn CPU through the 3 lock expiries.
+      const load = startLoops(t, `${lesson().url}/heavy?n=1234567`, 2, 200);
       const poisoned = await get(`${lesson().url}/heavy?n=${poisonLoops}`, { timeoutMs: 5 * limitMs });
       const id = String(poisoned.headers['x-job-id']);
       assert.equal(poisoned.status, 502, poisoned.body);
@@ -265,8 +268,9 @@ async function jobInHand(lesson: Lesson, from: number, killed: { pid: number }[]
 }
 
 // `connections` loops of GETs, each keeping every reply, until stop() (registered with the test, so
-// a failure stops them too), or by themselves after the longest wait.
-function startLoops(t: TestContext, url: string, connections: number) {
+// a failure stops them too), or by themselves after the longest wait. `everyMs`: each loop starts a
+// request at most that often (0: one right after another).
+function startLoops(t: TestContext, url: string, connections: number, everyMs = 0) {
   const replies: Reply[] = [];
   const failures: string[] = [];
   const deadline = Date.now() + limitMs;
@@ -274,11 +278,14 @@ function startLoops(t: TestContext, url: string, connections: number) {
   t.after(() => void (isStopped = true));
   const loop = async () => {
     while (!isStopped && Date.now() < deadline) {
+      const startedAt = Date.now();
       try {
         replies.push(await get(url));
       } catch (error) {
         failures.push((error as Error).message);
       }
+      const restMs = startedAt + everyMs - Date.now();
+      if (restMs > 0 && !isStopped) await sleep(restMs);
     }
   };
   const loops = Promise.all(Array.from({ length: connections }, loop));
