@@ -18,24 +18,25 @@ const defaults = {
   timeoutMs: 600_000, // a whole file's longest run, cold cache on a busy machine included
 };
 
-// The files that took longest, longest first (Node 26.10, npm test, each file's own process and
-// every process under it): 35 to 85 s each on a busy 2-core machine, against 15 s or less for the rest.
+// The files that took longest, longest first (Node 26.10, npm test on a quiet 2-core machine, the
+// sum of each file's top-level test durations): 12 to 26 s each for the first eight, 10 s or less for the rest.
 const slowest = [
-  'lessons/07-zero-downtime/zero-downtime.test.ts',
-  'lessons/10-many-machines/hosts.test.ts',
-  'lessons/06-pm2/pm2.test.ts',
-  'lessons/03-cluster/primary.test.ts',
-  'lessons/08-worker-threads/server.test.ts',
-  'lessons/11-watch/watch.test.ts',
-  'lessons/09-reuseport/roll.test.ts',
-  'lessons/04-round-robin/round-robin.test.ts',
-  'lessons/05-compare/compare.test.ts',
   'lessons/12-shared-state/shared-state.test.ts',
-  'test/kit.test.mjs',
+  'lessons/07-zero-downtime/zero-downtime.test.ts',
+  'lessons/06-pm2/pm2.test.ts',
+  'lessons/09-reuseport/roll.test.ts',
+  'lessons/10-many-machines/hosts.test.ts',
+  'lessons/03-cluster/primary.test.ts',
+  'lessons/11-watch/watch.test.ts',
+  'lessons/08-worker-threads/server.test.ts',
+  'lessons/05-compare/compare.test.ts',
   'test/hostile.test.ts',
-  'lessons/01-single-process/server.test.ts',
-  'lessons/08-worker-threads/compare.test.ts',
   'scripts/screenshot.test.ts',
+  'lessons/08-worker-threads/compare.test.ts',
+  'lessons/01-single-process/heavy.test.ts',
+  'lessons/01-single-process/server.test.ts',
+  'lessons/04-round-robin/round-robin.test.ts',
+  'test/kit.test.mjs',
 ];
 
 const root = fileURLToPath(new URL('..', import.meta.url));
