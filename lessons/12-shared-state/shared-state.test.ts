@@ -58,8 +58,8 @@ function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);
 }
 
-// The lesson's own tests, in order, and measure.ts's beside them: the measurement starts lessons of
-// its own (its own Redis too), so it waits for none of them.
+// The lesson's own tests, in order; beside them the poison job and measure.ts, each with lessons of its
+// own (its own Redis too), so they wait for none of them.
 describe('lesson 12', { skip: noRedis ?? false, concurrency: true }, () => {
   describe('lesson 12: state and work that outlive a process', { concurrency: 1 }, () => {
     test('without redis-server it says which package to install, in one line, and exits 1', async (t) => {
@@ -183,7 +183,30 @@ describe('lesson 12', { skip: noRedis ?? false, concurrency: true }, () => {
       }
     });
 
-    test(`a poison job, which kills every job worker that runs it, is failed after ${deathsBeforeFailed} deaths: its client gets 502, it stays failed with its reason, and every other job is answered once`, { skip: isBun ? noPoison : false }, async (t) => {
+    // A run of its own, not the one above: a process killed with SIGKILL writes no coverage, and the
+    // one above did all the rest (npm run coverage). It runs beside that one, whose folder stays.
+    test("a kill -9 of the primary leaves its Redis running, and the next run stops it and removes its folder", async (t) => {
+      const killed = await launch(primary, { ready, env, limitMs }, (started) => t.after(() => started.stop()));
+      const { pid: redisPid, folder } = redisOf(killed);
+      assert.equal(path.dirname(folder), os.tmpdir());
+      process.kill(killed.pid, 'SIGKILL');
+      await killed.exited;
+      assert.deepEqual(await alivePids([redisPid]), [redisPid], 'the Redis of the killed run is still running');
+      // Another run on this machine may start first and remove it: that is the same cleanup, done by the next run.
+      const removed = cleanLeftovers();
+      assert.ok(removed.includes(path.basename(folder)) || !fs.existsSync(folder), `the next run removes ${folder} (it removed ${JSON.stringify(removed)})`);
+      await waitUntil(async () => (await alivePids([redisPid])).length === 0, `redis-server ${redisPid} to be gone`);
+      assert.equal(fs.existsSync(folder), false);
+    });
+  });
+
+  // The poison job in a run of its own, beside the tests above: its three lock expiries are waits of
+  // 4 s or more each, and in their sequence they would hold up every test after them.
+  describe('lesson 12: a poison job, in a run of its own', { skip: isBun ? noPoison : false }, () => {
+    const lesson = lessonForAll();
+    after(() => cleanLeftovers());
+
+    test(`a poison job, which kills every job worker that runs it, is failed after ${deathsBeforeFailed} deaths: its client gets 502, it stays failed with its reason, and every other job is answered once`, async (t) => {
       const mark = lesson().output().length;
       // Other jobs all along, a few a second: the proof is that each is answered once, and jobs one
       // after another (as the other tests send) would only burn CPU through the 3 lock expiries.
@@ -210,22 +233,6 @@ describe('lesson 12', { skip: noRedis ?? false, concurrency: true }, () => {
       for (const other of jobIds) await lesson().waitFor(new RegExp(`\\] completed job ${other}\\n`), mark);
       const after = lesson().output().slice(mark);
       for (const other of jobIds) assert.equal(after.match(new RegExp(`\\] completed job ${other}\\n`, 'g'))?.length, 1, `job ${other} completed once`);
-    });
-
-    // A run of its own, not the one above: a process killed with SIGKILL writes no coverage, and the
-    // one above did all the rest (npm run coverage). It runs beside that one, whose folder stays.
-    test("a kill -9 of the primary leaves its Redis running, and the next run stops it and removes its folder", async (t) => {
-      const killed = await launch(primary, { ready, env, limitMs }, (started) => t.after(() => started.stop()));
-      const { pid: redisPid, folder } = redisOf(killed);
-      assert.equal(path.dirname(folder), os.tmpdir());
-      process.kill(killed.pid, 'SIGKILL');
-      await killed.exited;
-      assert.deepEqual(await alivePids([redisPid]), [redisPid], 'the Redis of the killed run is still running');
-      // Another run on this machine may start first and remove it: that is the same cleanup, done by the next run.
-      const removed = cleanLeftovers();
-      assert.ok(removed.includes(path.basename(folder)) || !fs.existsSync(folder), `the next run removes ${folder} (it removed ${JSON.stringify(removed)})`);
-      await waitUntil(async () => (await alivePids([redisPid])).length === 0, `redis-server ${redisPid} to be gone`);
-      assert.equal(fs.existsSync(folder), false);
     });
   });
 
