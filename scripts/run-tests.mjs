@@ -19,11 +19,11 @@ const defaults = {
 };
 
 // The files that took longest, longest first (Node 26.10, npm test on a quiet 2-core machine, the
-// sum of each file's top-level test durations): 12 to 26 s each for the first eight, 10 s or less for the rest.
+// sum of each file's top-level test durations): 12 to 24 s each for the first eight, 10 s or less for the rest.
 const slowest = [
-  'lessons/12-shared-state/shared-state.test.ts',
   'lessons/07-zero-downtime/zero-downtime.test.ts',
   'lessons/06-pm2/pm2.test.ts',
+  'lessons/12-shared-state/shared-state.test.ts',
   'lessons/09-reuseport/roll.test.ts',
   'lessons/10-many-machines/hosts.test.ts',
   'lessons/03-cluster/primary.test.ts',
