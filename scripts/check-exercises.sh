@@ -48,7 +48,7 @@ cleanup() {
     pkill -TERM -P "$lane" || true
     kill "$lane" 2>/dev/null || true
   done
-  rm -rf "$copy" "$copy".[0-9] "$scratch"
+  rm -rf "$copy" "$copy".[0-9] "$copy.solved" "$scratch"
 }
 trap cleanup EXIT
 # The tests' temporary folders go in one of ours: a test run ended at its first failure cannot
@@ -138,6 +138,26 @@ for ((k = 1; k < lanes; k++)); do
   cp -a . "$copy.$k"
   dirs+=("$copy.$k")
 done
+# Beside the matrix, in a copy of its own with every step solved: npm run check as a learner runs it,
+# every lesson's tests one lesson at a time (61 s of the 144 s this took on Node 26 one after the other).
+solved_check() {
+  echo "with every step solved:"
+  if [ -z "$lessons" ]; then
+    echo "nothing left to check on this runtime"
+  elif ! "${check[@]}" $(for lesson in $lessons; do echo "${lesson:0:2}"; done); then
+    echo "FAIL: npm run check does not pass with every step solved from the lessons' files" >&2
+    return 1
+  fi
+}
+beside=""
+if [ "$lanes" -gt 0 ]; then
+  mkdir "$copy.solved"
+  cp -a . "$copy.solved"
+  dirs+=("$copy.solved")
+  (cd "$copy.solved" && solved_check) >"$scratch/solved.log" 2>&1 &
+  beside=$!
+fi
+lane_pids=()
 for ((k = 0; k < lanes; k++)); do
   {
     (
@@ -148,19 +168,19 @@ for ((k = 0; k < lanes; k++)); do
       done <<<"$cells"
     ) || echo "FAIL: matrix lane $k stopped with exit code $? before its last cell" >>"${dirs[$k]}/failures.log"
   } &
+  lane_pids+=($!)
 done
-wait
+for pid in ${lane_pids[@]+"${lane_pids[@]}"}; do wait "$pid"; done
 for dir in "${dirs[@]}"; do
   [ -s "$dir/failures.log" ] || continue
   cat "$dir/failures.log" >&2
   failed=1
 done
 
-echo "with every step solved:"
-if [ -z "$lessons" ]; then
-  echo "nothing left to check on this runtime"
-elif ! "${check[@]}" $(for lesson in $lessons; do echo "${lesson:0:2}"; done); then
-  echo "FAIL: npm run check does not pass with every step solved from the lessons' files" >&2
+if [ -n "$beside" ]; then
+  wait "$beside" || failed=1
+  cat "$scratch/solved.log"
+elif ! solved_check; then
   failed=1
 fi
 
