@@ -161,20 +161,26 @@ describe('lesson 12', { skip: noRedis ?? false, concurrency: true }, () => {
         killed.push(victim);
         assert.equal((await get(`${lesson().url}/`)).status, 200);
       }
-      // The last victim's job is done by another job worker once its lock has run out.
-      await lesson().waitFor(new RegExp(`\\] completed job ${killed.at(-1)!.job}\\n`), mark);
+      // stop() waits for the requests in flight: the last victim's job among them, done by another job
+      // worker once its lock has run out.
       const { replies, failures } = await load.stop();
       assert.deepEqual(failures, [], 'every request got an answer');
       assert.ok(replies.every((reply) => reply.status === 200 && reply.body === `The result of the CPU intensive task is ${maxLoops}\n`), `statuses: ${replies.map((r) => r.status)}`);
       const jobIds = replies.map((reply) => String(reply.headers['x-job-id']));
+      // A kill can land just after a job was done (its reply names the victim, which counted it), even
+      // between its end in Redis and its "completed" line, which then never comes: those jobs are not
+      // killed in the middle, and have at most that one line.
+      const doneByVictim = new Set(replies.filter((reply) => killed.some(({ pid, job }) => reply.headers['x-job-id'] === job && Number(reply.headers['x-job-worker-pid']) === pid)).map((reply) => String(reply.headers['x-job-id'])));
       // A client can have its answer before the job worker's "completed" line has reached this process.
-      for (const id of jobIds) await lesson().waitFor(new RegExp(`\\] completed job ${id}\\n`), mark);
+      for (const id of jobIds) if (!doneByVictim.has(id)) await lesson().waitFor(new RegExp(`\\] completed job ${id}\\n`), mark);
       const log = lesson().output().slice(mark);
       assert.equal(new Set(jobIds).size, jobIds.length, 'no two answers for one job');
-      for (const id of jobIds) assert.equal(log.match(new RegExp(`\\] completed job ${id}\\n`, 'g'))?.length, 1, `job ${id} completed once`);
+      for (const id of jobIds) {
+        const lines = log.match(new RegExp(`\\] completed job ${id}\\n`, 'g'))?.length ?? 0;
+        assert.ok(lines === 1 || (lines === 0 && doneByVictim.has(id)), `job ${id} completed once (${lines} completed lines)`);
+      }
       assert.doesNotMatch(log, /\] failed job/, 'no job failed, none lost its lock while it ran');
-      // A kill can land just after the job was done: those do not count as killed in the middle.
-      const midJob = killed.filter(({ pid, job }) => !log.includes(`[job worker ${pid}] completed job ${job}\n`));
+      const midJob = killed.filter(({ pid, job }) => !log.includes(`[job worker ${pid}] completed job ${job}\n`) && !doneByVictim.has(job));
       assert.ok(midJob.length > 0, 'at least one kill landed in the middle of a job');
       for (const { pid, job } of midJob) {
         const reply = replies.find((r) => r.headers['x-job-id'] === job);
