@@ -110,68 +110,71 @@ const cases: Case[] = [
   { name: 'a chunk size that is no number', bytes: (h) => `POST / HTTP/1.1\r\nHost: ${h}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n` },
 ];
 
-for (const server of servers) {
-  describe(`hostile input to ${server.name}`, { skip: server.skip }, () => {
-    let lesson: Lesson;
-    let page: { port: number; okPath: string; secret?: string };
-    let hostPort = '';
+// Each server on its own, side by side; within a server the tests run in order, one client at a time.
+describe('hostile input', { concurrency: true }, () => {
+  for (const server of servers) {
+    describe(`hostile input to ${server.name}`, { skip: server.skip, concurrency: 1 }, () => {
+      let lesson: Lesson;
+      let page: { port: number; okPath: string; secret?: string };
+      let hostPort = '';
 
-    before(async () => {
-      server.prepare?.();
-      const env = { ...server.env, ...(server.freePortIn ? { [server.freePortIn]: String(await freePort()) } : {}) };
-      lesson = await launch(server.file, { ready: server.ready, args: server.args, env }, (started) => {
-        lesson = started;
+      before(async () => {
+        server.prepare?.();
+        const env = { ...server.env, ...(server.freePortIn ? { [server.freePortIn]: String(await freePort()) } : {}) };
+        lesson = await launch(server.file, { ready: server.ready, args: server.args, env }, (started) => {
+          lesson = started;
+        });
+        page = server.find ? await server.find(lesson) : { port: lesson.port, okPath: '/' };
+        hostPort = `127.0.0.1:${page.port}`;
       });
-      page = server.find ? await server.find(lesson) : { port: lesson.port, okPath: '/' };
-      hostPort = `127.0.0.1:${page.port}`;
-    });
 
-    // SIGTERM first, so that a lesson that cleans up after itself (lesson 10's nginx and folders) can.
-    after(async () => {
-      if (!lesson) return;
-      if (lesson.child.exitCode === null && lesson.child.signalCode === null) {
-        process.kill(lesson.pid, 'SIGTERM');
-        await lesson.exited.catch(() => undefined);
-      }
-      await lesson.stop();
-      server.cleanUp?.(lesson);
-    });
-
-    const servesTheNextClient = async (what: string) => {
-      const reply = await get(`http://${hostPort}${page.okPath}`).catch((error: Error) => ({ status: error.message, body: '' }));
-      assert.equal(reply.status, 200, `after ${what}, a normal GET got ${reply.status}; the lesson's output:\n${lesson.output()}`);
-    };
-
-    for (const hostile of cases) {
-      test(`${hostile.name}: ${hostile.mayAnswer ? 'no 5xx' : '4xx or the connection closed'}, and the next client is served`, async () => {
-        const outcome = await exchange(page.port, hostile.bytes(hostPort));
-        if (hostile.mayAnswer) assert.ok(outcome.status === null || outcome.status < 500, `${hostile.name}: ${outcome.head}`);
-        else assert.ok(outcome.status === null || outcome.status === hostile.alsoRight || (outcome.status >= 400 && outcome.status < 500), `${hostile.name}: ${outcome.head}`);
-        await servesTheNextClient(hostile.name);
+      // SIGTERM first, so that a lesson that cleans up after itself (lesson 10's nginx and folders) can.
+      after(async () => {
+        if (!lesson) return;
+        if (lesson.child.exitCode === null && lesson.child.signalCode === null) {
+          process.kill(lesson.pid, 'SIGTERM');
+          await lesson.exited.catch(() => undefined);
+        }
+        await lesson.stop();
+        server.cleanUp?.(lesson);
       });
-    }
 
-    test(`${halfSentCount} connections stopped half-way through their headers do not keep the next client waiting`, async () => {
-      const sockets = await Promise.all(Array.from({ length: halfSentCount }, () => halfSent(page.port, hostPort)));
-      try {
-        await servesTheNextClient('half-sent headers');
-      } finally {
-        sockets.forEach((socket) => socket.destroy());
+      const servesTheNextClient = async (what: string) => {
+        const reply = await get(`http://${hostPort}${page.okPath}`).catch((error: Error) => ({ status: error.message, body: '' }));
+        assert.equal(reply.status, 200, `after ${what}, a normal GET got ${reply.status}; the lesson's output:\n${lesson.output()}`);
+      };
+
+      for (const hostile of cases) {
+        test(`${hostile.name}: ${hostile.mayAnswer ? 'no 5xx' : '4xx or the connection closed'}, and the next client is served`, async () => {
+          const outcome = await exchange(page.port, hostile.bytes(hostPort));
+          if (hostile.mayAnswer) assert.ok(outcome.status === null || outcome.status < 500, `${hostile.name}: ${outcome.head}`);
+          else assert.ok(outcome.status === null || outcome.status === hostile.alsoRight || (outcome.status >= 400 && outcome.status < 500), `${hostile.name}: ${outcome.head}`);
+          await servesTheNextClient(hostile.name);
+        });
       }
-    });
 
-    test('a huge chunked body is refused (4xx or closed) before its end, and the next client is served', async () => {
-      // Lesson 11's actions read a body; elsewhere a POST is refused by its method or its path.
-      const target = page.secret ? `/more` : '/';
-      const secret = page.secret ? `X-Watch-Secret: ${page.secret}\r\n` : '';
-      const head = `POST ${target} HTTP/1.1\r\nHost: ${hostPort}\r\n${secret}Transfer-Encoding: chunked\r\n\r\n`;
-      const outcome = await streamChunked(page.port, head, hugeBodyBytes);
-      assert.ok(outcome.status === null || (outcome.status >= 400 && outcome.status < 500), `${outcome.head}; the lesson's output:\n${lesson.output()}`);
-      assert.ok(outcome.sentBytes < hugeBodyBytes, `the server read all ${hugeBodyBytes} bytes of the body before it answered ${outcome.status}`);
-      await servesTheNextClient('a huge chunked body');
+      test(`${halfSentCount} connections stopped half-way through their headers do not keep the next client waiting`, async () => {
+        const sockets = await Promise.all(Array.from({ length: halfSentCount }, () => halfSent(page.port, hostPort)));
+        try {
+          await servesTheNextClient('half-sent headers');
+        } finally {
+          sockets.forEach((socket) => socket.destroy());
+        }
+      });
+
+      test('a huge chunked body is refused (4xx or closed) before its end, and the next client is served', async () => {
+        // Lesson 11's actions read a body; elsewhere a POST is refused by its method or its path.
+        const target = page.secret ? `/more` : '/';
+        const secret = page.secret ? `X-Watch-Secret: ${page.secret}\r\n` : '';
+        const head = `POST ${target} HTTP/1.1\r\nHost: ${hostPort}\r\n${secret}Transfer-Encoding: chunked\r\n\r\n`;
+        const outcome = await streamChunked(page.port, head, hugeBodyBytes);
+        assert.ok(outcome.status === null || (outcome.status >= 400 && outcome.status < 500), `${outcome.head}; the lesson's output:\n${lesson.output()}`);
+        assert.ok(outcome.sentBytes < hugeBodyBytes, `the server read all ${hugeBodyBytes} bytes of the body before it answered ${outcome.status}`);
+        await servesTheNextClient('a huge chunked body');
+      });
     });
-  });
-}
+  }
+});
 
 interface Outcome {
   status: number | null; // null: closed without an answer

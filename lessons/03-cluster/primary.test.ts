@@ -101,7 +101,8 @@ describe('lesson 03: the Primary object', () => {
   });
 });
 
-describe('lesson 03: one worker per CPU with node:cluster', () => {
+// Each test on a cluster of its own, three at a time: they mostly wait for workers to boot and exit.
+describe('lesson 03: one worker per CPU with node:cluster', { concurrency: 3 }, () => {
   test('worker count equals CPU count, and every worker answers requests', async (t) => {
     const cluster = await start(t, primary, { ready });
     const cpus = os.availableParallelism();

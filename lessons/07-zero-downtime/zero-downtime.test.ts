@@ -94,10 +94,12 @@ test('the wait before a replacement doubles with each quick exit in a row, from 
   assert.equal(backoffMs(0), 0);
 });
 
-// One test at a time (the backoff's own three excepted, below): the backoff tests time each line as
-// this process reads it, and a load loop of a roll test beside them in this process delayed that
-// reading until an exit line and its fork line came together (seen in CI: "0 ms after the exit").
-describe('lesson 07: zero-downtime restarts and crash-loop backoff', () => {
+// Two groups, one after the other: the backoff tests time each line as this process reads it, and a
+// load loop of a roll test beside them in this process delayed that reading until an exit line and
+// its fork line came together (seen in CI: "0 ms after the exit"). Within each group the tests run
+// side by side, each on a cluster of its own: they mostly wait for workers to boot and exit.
+describe('lesson 07: zero-downtime restarts and crash-loop backoff', { concurrency: 1 }, () => {
+  describe('rolls and stops, each on a cluster of its own', { concurrency: 3 }, () => {
   test('SIGUSR2 sent as the line that invites it is printed rolls the workers instead of killing the primary', { skip: isBun && 'Bun: reads no --import from NODE_OPTIONS, so no signal can be sent at the moment of a line' }, async (t) => {
     const cluster = await start(t, primary, { ready: /rolling restart (done|stopped)/, env: { WORKERS: '1', ...signalAtLine('kill -USR2', 'SIGUSR2') } });
     assert.match(cluster.output(), /SIGUSR2: rolling restart of 1 worker[^]*rolling restart done: 1 of 1 worker replaced/);
@@ -231,6 +233,8 @@ describe('lesson 07: zero-downtime restarts and crash-loop backoff', () => {
     assert.ok(load.byPid()[survivor] > survivorBefore, 'the survivor stopped answering');
   });
 
+  });
+
   // The backoff's tests mostly wait for its timers, each on a cluster of its own: they run side by side.
   describe('crash-loop backoff', { concurrency: true }, () => {
     // At boot: the port is held, so each worker fails to listen and exits 1. Just after listening:
@@ -262,8 +266,14 @@ describe('lesson 07: zero-downtime restarts and crash-loop backoff', () => {
         // make a timer late (361, 213, 426, 819 ms was seen), never early.
         for (let i = 0; i < forks.length; i++) {
           assert.ok(byPrimary[i] >= planned[i] - 1, `replacement ${i + 1}: forked ${byPrimary[i]} ms after the exit, planned ${planned[i]} ms`);
-          assert.ok(byTest[i] >= planned[i] / 2, `replacement ${i + 1}: its fork line came ${byTest[i]} ms after the exit line, planned ${planned[i]} ms`);
         }
+        // This test's own clock, in case the primary's figures were wrong: the waits add up to at least
+        // half of the plan. Each on its own would not do: this process can read an exit line late, when
+        // the machine is busy, and then its fork line seems early (27 ms for 100 was seen, with three test
+        // files and their lessons on 2 cores). A fork at once would add up to a few ms.
+        const plannedMs = planned.slice(0, forks.length).reduce((a, b) => a + b, 0);
+        const waitedMs = byTest.reduce((a, b) => a + b, 0);
+        assert.ok(waitedMs >= plannedMs / 2, `the fork lines came ${waitedMs} ms in all after their exit lines (${byTest.join(', ')} ms), planned ${plannedMs} ms`);
       });
     }
 

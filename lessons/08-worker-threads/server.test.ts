@@ -38,7 +38,8 @@ function threadsOf(replies: Reply[]): Set<number> {
   return new Set(replies.map((reply) => Number(reply.headers['x-worker-thread'])));
 }
 
-describe('lesson 08: the CPU work on worker threads, the event loop free', () => {
+// Each test on a server of its own, three at a time.
+describe('lesson 08: the CPU work on worker threads, the event loop free', { concurrency: 3 }, () => {
   test('/heavy is counted on a worker thread, named in x-worker-thread beside x-worker-pid', async (t) => {
     const lesson = await start(t, server, { ready });
     const reply = await get(`${lesson.url}/heavy`);

@@ -28,7 +28,8 @@ function pidsIn(namespace: string): number[] {
   return execFileSync('ip', ['netns', 'pids', namespace], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
 }
 
-describe("lesson 09's catch: a closing SO_REUSEPORT socket resets its queue, unless tcp_migrate_req=1", { skip, timeout }, () => {
+// The three runs side by side, each in a namespace of its own: the roll is the long one.
+describe("lesson 09's catch: a closing SO_REUSEPORT socket resets its queue, unless tcp_migrate_req=1", { skip, timeout, concurrency: true }, () => {
   test('in a network namespace with tcp_migrate_req=1, rolling every worker twice under load loses 0 requests (at most 1 in 1,000 on a busy machine)', async (t) => {
     const run = await startRoll(t, ['--tcp-migrate-req', '1', '--rounds', '2'], false);
     assert.deepEqual(await run.exited, { code: 0, signal: null }, run.output());

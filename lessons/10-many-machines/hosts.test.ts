@@ -242,139 +242,143 @@ describe('lesson 10: the decisions, checked without starting anything', () => {
   });
 });
 
-// One run serves these tests, in this order: each leaves the hosts as the next one needs them, up to
-// the power-off and the SIGTERM, which come last. Run alone, any of them brings the run up itself.
-describe('lesson 10: three hosts behind nginx, one run for these tests in order', { skip: noNamespaces }, () => {
-  const stops: (() => Promise<void>)[] = [];
-  after(() => Promise.all(stops.map((stop) => stop())));
-  let shared: ReturnType<typeof afterAKill> | undefined;
-  const sharedRun = () => (shared ??= afterAKill());
+// The shared run's tests and the runs of their own, side by side: a start of one fills the time
+// another waits (each run has namespaces, a /24 and a folder of its own).
+describe('lesson 10: runs of the lesson', { concurrency: true }, () => {
+  // One run serves these tests, in this order: each leaves the hosts as the next one needs them, up to
+  // the power-off and the SIGTERM, which come last. Run alone, any of them brings the run up itself.
+  describe('lesson 10: three hosts behind nginx, one run for these tests in order', { skip: noNamespaces, concurrency: 1 }, () => {
+    const stops: (() => Promise<void>)[] = [];
+    after(() => Promise.all(stops.map((stop) => stop())));
+    let shared: ReturnType<typeof afterAKill> | undefined;
+    const sharedRun = () => (shared ??= afterAKill());
 
-  // The shared run starts after a kill -9 of an earlier run (two hosts), and cleans up after it.
-  async function afterAKill() {
-    const earlier = await startHosts((stop) => stops.push(stop), { args: ['--hosts', '2'] });
-    process.kill(earlier.pid, 'SIGKILL'); // the lesson alone: its nginx and clusters live on, orphaned
-    await earlier.exited;
-    const leftByKill = leftovers(earlier.pid);
-    const runningAfterKill = await pidsInGroup(earlier.pid);
-    const lesson = await startHosts((stop) => stops.push(stop));
-    return { earlier, leftByKill, runningAfterKill, lesson };
-  }
-
-  test('a run after a kill -9 of an earlier one removes what that one left: namespaces, veths, folder, nginx, clusters', async () => {
-    const { earlier, leftByKill, runningAfterKill, lesson } = await sharedRun();
-    const kinds = new Set(leftByKill.map((what) => what.split(' ')[0]));
-    assert.deepEqual([...kinds].sort(), ['folder', 'link', 'namespace'], `a SIGKILL left ${leftByKill}: this test shows less than it says`);
-    assert.ok(runningAfterKill.length > 0, 'a SIGKILL left no process behind: this test shows nothing');
-    assert.match(lesson.output(), new RegExp(`cleaning up after run ${earlier.pid}, which is no longer running`));
-    assert.deepEqual(leftovers(earlier.pid), []);
-    await waitUntil(async () => (await pidsInGroup(earlier.pid)).length === 0, `every process of run ${earlier.pid} to be gone`);
-  });
-
-  test('answers through nginx come from every host, each naming its host and the worker in that host', async () => {
-    const { lesson } = await sharedRun();
-    const hosts = hostsOf(lesson);
-    assert.deepEqual(hosts.map((host) => host.name), ['host1', 'host2', 'host3'], lesson.output());
-    const byHost = await answersByHost(lesson.url, hosts.length);
-    assert.deepEqual([...byHost.keys()].sort(), ['host1', 'host2', 'host3']);
-    for (const host of hosts) {
-      assert.match(host.address, /^10\.\d+\.\d+\.\d+$/);
-      const inside = namespacePids(host.namespace); // x-host is true: the worker runs in that host's namespace
-      for (const pid of byHost.get(host.name)!) assert.ok(inside.includes(pid), `${host.name}'s answer came from pid ${pid}, not in ${host.namespace}: ${inside}`);
+    // The shared run starts after a kill -9 of an earlier run (two hosts), and cleans up after it.
+    async function afterAKill() {
+      const earlier = await startHosts((stop) => stops.push(stop), { args: ['--hosts', '2'] });
+      process.kill(earlier.pid, 'SIGKILL'); // the lesson alone: its nginx and clusters live on, orphaned
+      await earlier.exited;
+      const leftByKill = leftovers(earlier.pid);
+      const runningAfterKill = await pidsInGroup(earlier.pid);
+      const lesson = await startHosts((stop) => stops.push(stop));
+      return { earlier, leftByKill, runningAfterKill, lesson };
     }
-  });
 
-  test("lesson 02's load test through the front, 2,500 requests on 2 connections (past nginx's default of 1000 a connection), gets every answer", async (t) => {
-    const { lesson } = await sharedRun();
-    const amount = 2_500;
-    assertEveryAnswer(t, await measure({ url: `${lesson.url}/`, amount, connections: 2 }), amount);
-  });
+    test('a run after a kill -9 of an earlier one removes what that one left: namespaces, veths, folder, nginx, clusters', async () => {
+      const { earlier, leftByKill, runningAfterKill, lesson } = await sharedRun();
+      const kinds = new Set(leftByKill.map((what) => what.split(' ')[0]));
+      assert.deepEqual([...kinds].sort(), ['folder', 'link', 'namespace'], `a SIGKILL left ${leftByKill}: this test shows less than it says`);
+      assert.ok(runningAfterKill.length > 0, 'a SIGKILL left no process behind: this test shows nothing');
+      assert.match(lesson.output(), new RegExp(`cleaning up after run ${earlier.pid}, which is no longer running`));
+      assert.deepEqual(leftovers(earlier.pid), []);
+      await waitUntil(async () => (await pidsInGroup(earlier.pid)).length === 0, `every process of run ${earlier.pid} to be gone`);
+    });
 
-  test("a rolling restart host by host (each primary's own SIGUSR2, one after the other) under load loses 0 requests", async (t) => {
-    const { lesson } = await sharedRun();
-    const hosts = hostsOf(lesson);
-    const load = loads(t, lesson.url);
-    await waitUntil(() => load.answered() > 50, 'the load to get 50 answers');
-    for (const host of hosts) {
-      const before = workersIn(host.namespace);
-      await roll(t, lesson, host);
-      const after = workersIn(host.namespace);
-      assert.equal(after.length, 1, `${host.name}'s workers after its roll: ${after}`);
-      assert.deepEqual(after.filter((pid) => before.includes(pid)), [], `${host.name}: ${before} -> ${after}`);
-    }
-    assertNoneLost(t, await load.stop());
-  });
-
-  test("a host powered off under load (every process in its namespace killed) is routed around: no GET is lost, lesson 02's load test included", async (t) => {
-    const { lesson } = await sharedRun();
-    const [, victim] = hostsOf(lesson);
-    const load = loads(t, lesson.url);
-    const amount = 4_000; // 2,000 a connection: past nginx's default limit too
-    let isMeasured = false;
-    const measured = measure({ url: `${lesson.url}/`, amount, connections: 2 }).finally(() => (isMeasured = true));
-    await waitUntil(() => load.answered() > 100, 'the load to get 100 answers');
-    const mark = lesson.output().length;
-    for (const pid of namespacePids(victim.namespace)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // ESRCH: it ended between the listing and the kill (a worker that had just exited)
+    test('answers through nginx come from every host, each naming its host and the worker in that host', async () => {
+      const { lesson } = await sharedRun();
+      const hosts = hostsOf(lesson);
+      assert.deepEqual(hosts.map((host) => host.name), ['host1', 'host2', 'host3'], lesson.output());
+      const byHost = await answersByHost(lesson.url, hosts.length);
+      assert.deepEqual([...byHost.keys()].sort(), ['host1', 'host2', 'host3']);
+      for (const host of hosts) {
+        assert.match(host.address, /^10\.\d+\.\d+\.\d+$/);
+        const inside = namespacePids(host.namespace); // x-host is true: the worker runs in that host's namespace
+        for (const pid of byHost.get(host.name)!) assert.ok(inside.includes(pid), `${host.name}'s answer came from pid ${pid}, not in ${host.namespace}: ${inside}`);
       }
-    }
-    assert.equal(isMeasured, false, `lesson 02's load test had sent its ${amount} requests before the power-off: it shows nothing`);
-    await lesson.waitFor(/host2 is down: its cluster exited \(signal SIGKILL\); nginx routes around it/, mark);
-    const answeredAtKill = load.answered();
-    await waitUntil(() => load.answered() > answeredAtKill + 100, '100 more answers after the kill');
-    const byHost = await answersByHost(lesson.url, 3); // asks 30 times: host2 never answers
-    assert.deepEqual([...byHost.keys()].sort(), ['host1', 'host3']);
-    assertNoneLost(t, await load.stop());
-    assertEveryAnswer(t, await measured, amount);
+    });
+
+    test("lesson 02's load test through the front, 2,500 requests on 2 connections (past nginx's default of 1000 a connection), gets every answer", async (t) => {
+      const { lesson } = await sharedRun();
+      const amount = 2_500;
+      assertEveryAnswer(t, await measure({ url: `${lesson.url}/`, amount, connections: 2 }), amount);
+    });
+
+    test("a rolling restart host by host (each primary's own SIGUSR2, one after the other) under load loses 0 requests", async (t) => {
+      const { lesson } = await sharedRun();
+      const hosts = hostsOf(lesson);
+      const load = loads(t, lesson.url);
+      await waitUntil(() => load.answered() > 50, 'the load to get 50 answers');
+      for (const host of hosts) {
+        const before = workersIn(host.namespace);
+        await roll(t, lesson, host);
+        const after = workersIn(host.namespace);
+        assert.equal(after.length, 1, `${host.name}'s workers after its roll: ${after}`);
+        assert.deepEqual(after.filter((pid) => before.includes(pid)), [], `${host.name}: ${before} -> ${after}`);
+      }
+      assertNoneLost(t, await load.stop());
+    });
+
+    test("a host powered off under load (every process in its namespace killed) is routed around: no GET is lost, lesson 02's load test included", async (t) => {
+      const { lesson } = await sharedRun();
+      const [, victim] = hostsOf(lesson);
+      const load = loads(t, lesson.url);
+      const amount = 4_000; // 2,000 a connection: past nginx's default limit too
+      let isMeasured = false;
+      const measured = measure({ url: `${lesson.url}/`, amount, connections: 2 }).finally(() => (isMeasured = true));
+      await waitUntil(() => load.answered() > 100, 'the load to get 100 answers');
+      const mark = lesson.output().length;
+      for (const pid of namespacePids(victim.namespace)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // ESRCH: it ended between the listing and the kill (a worker that had just exited)
+        }
+      }
+      assert.equal(isMeasured, false, `lesson 02's load test had sent its ${amount} requests before the power-off: it shows nothing`);
+      await lesson.waitFor(/host2 is down: its cluster exited \(signal SIGKILL\); nginx routes around it/, mark);
+      const answeredAtKill = load.answered();
+      await waitUntil(() => load.answered() > answeredAtKill + 100, '100 more answers after the kill');
+      const byHost = await answersByHost(lesson.url, 3); // asks 30 times: host2 never answers
+      assert.deepEqual([...byHost.keys()].sort(), ['host1', 'host3']);
+      assertNoneLost(t, await load.stop());
+      assertEveryAnswer(t, await measured, amount);
+    });
+
+    test('SIGTERM stops nginx and every cluster, and leaves no namespace, veth, folder or process', async () => {
+      const { lesson } = await sharedRun();
+      assert.equal(leftovers(lesson.pid).filter((what) => what.startsWith('namespace')).length, 3);
+      process.kill(lesson.pid, 'SIGTERM');
+      assert.deepEqual(await lesson.exited, { code: 0, signal: null }, lesson.output());
+      assert.match(lesson.output(), /SIGTERM: stopping nginx, then every host's cluster, then the hosts/);
+      assert.deepEqual(leftovers(lesson.pid), []);
+      await waitUntil(async () => (await pidsInGroup(lesson.pid)).length === 0, 'every process of the run to be gone');
+    });
   });
 
-  test('SIGTERM stops nginx and every cluster, and leaves no namespace, veth, folder or process', async () => {
-    const { lesson } = await sharedRun();
-    assert.equal(leftovers(lesson.pid).filter((what) => what.startsWith('namespace')).length, 3);
-    process.kill(lesson.pid, 'SIGTERM');
-    assert.deepEqual(await lesson.exited, { code: 0, signal: null }, lesson.output());
-    assert.match(lesson.output(), /SIGTERM: stopping nginx, then every host's cluster, then the hosts/);
-    assert.deepEqual(leftovers(lesson.pid), []);
-    await waitUntil(async () => (await pidsInGroup(lesson.pid)).length === 0, 'every process of the run to be gone');
-  });
-});
+  // Independent runs: at once, so that one's start fills the time another waits.
+  describe('lesson 10: runs of their own', { concurrency: true }, () => {
+    test('a start that fails half-way (nginx cannot have its port) says why, exits 1 and leaves nothing behind', { skip: noNamespaces }, async (t) => {
+      const port = await heldPort(t);
+      const lesson = await startHosts(t.after.bind(t), { args: ['--hosts', '2'], port, ready: false });
+      assert.deepEqual(await lesson.exited, { code: 1, signal: null }, lesson.output());
+      assert.match(lesson.output(), new RegExp(`\\[nginx\\] .*bind\\(\\) to 127\\.0\\.0\\.1:${port} failed \\(98: Address already in use\\)`));
+      assert.match(lesson.output(), /cannot start: nginx exited at start: its lines above say why/);
+      assert.match(lesson.output(), /\[host2\] .*cluster ready/, 'the hosts were up before nginx failed');
+      assert.deepEqual(leftovers(lesson.pid), []);
+      await waitUntil(async () => (await pidsInGroup(lesson.pid)).length === 0, 'every process of the run to be gone');
+    });
 
-// Independent runs: at once, so that one's start fills the time another waits.
-describe('lesson 10: runs of their own', { concurrency: true }, () => {
-  test('a start that fails half-way (nginx cannot have its port) says why, exits 1 and leaves nothing behind', { skip: noNamespaces }, async (t) => {
-    const port = await heldPort(t);
-    const lesson = await startHosts(t.after.bind(t), { args: ['--hosts', '2'], port, ready: false });
-    assert.deepEqual(await lesson.exited, { code: 1, signal: null }, lesson.output());
-    assert.match(lesson.output(), new RegExp(`\\[nginx\\] .*bind\\(\\) to 127\\.0\\.0\\.1:${port} failed \\(98: Address already in use\\)`));
-    assert.match(lesson.output(), /cannot start: nginx exited at start: its lines above say why/);
-    assert.match(lesson.output(), /\[host2\] .*cluster ready/, 'the hosts were up before nginx failed');
-    assert.deepEqual(leftovers(lesson.pid), []);
-    await waitUntil(async () => (await pidsInGroup(lesson.pid)).length === 0, 'every process of the run to be gone');
-  });
+    test('--local runs the hosts as ports on 127.0.0.1, behind the same nginx, without root', { skip: noNginx }, async (t) => {
+      const lesson = await startHosts(t.after.bind(t), { args: ['--local', '--hosts', '2'] });
+      assert.match(lesson.output(), /host1: http:\/\/127\.0\.0\.1:\d+ on this machine/);
+      const byHost = await answersByHost(lesson.url, 2);
+      assert.deepEqual([...byHost.keys()].sort(), ['host1', 'host2']);
+      process.kill(lesson.pid, 'SIGTERM');
+      assert.deepEqual(await lesson.exited, { code: 0, signal: null }, lesson.output());
+      assert.deepEqual(fs.readdirSync(os.tmpdir()).filter((name) => name.startsWith(`ec10-${lesson.pid}-`)), []);
+    });
 
-  test('--local runs the hosts as ports on 127.0.0.1, behind the same nginx, without root', { skip: noNginx }, async (t) => {
-    const lesson = await startHosts(t.after.bind(t), { args: ['--local', '--hosts', '2'] });
-    assert.match(lesson.output(), /host1: http:\/\/127\.0\.0\.1:\d+ on this machine/);
-    const byHost = await answersByHost(lesson.url, 2);
-    assert.deepEqual([...byHost.keys()].sort(), ['host1', 'host2']);
-    process.kill(lesson.pid, 'SIGTERM');
-    assert.deepEqual(await lesson.exited, { code: 0, signal: null }, lesson.output());
-    assert.deepEqual(fs.readdirSync(os.tmpdir()).filter((name) => name.startsWith(`ec10-${lesson.pid}-`)), []);
-  });
+    test('without root it says what is missing and how to get it, in one line, and exits 1', { skip: withoutRootProblem() }, async () => {
+      const result = await runWithoutRoot(hostsFile, [], { timeoutMs: 30_000 });
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /^hosts: missing root \(to make network namespaces: run it with sudo\).*; or try --local, which needs only nginx\n$/);
+    });
 
-  test('without root it says what is missing and how to get it, in one line, and exits 1', { skip: withoutRootProblem() }, async () => {
-    const result = await runWithoutRoot(hostsFile, [], { timeoutMs: 30_000 });
-    assert.equal(result.code, 1, result.stderr);
-    assert.match(result.stderr, /^hosts: missing root \(to make network namespaces: run it with sudo\).*; or try --local, which needs only nginx\n$/);
-  });
-
-  test('a bad --hosts prints one line and the usage, and exits 2', async (t) => {
-    const lesson = await launch(hostsFile, { ready: false, args: ['--hosts', '17'] }, (lesson) => t.after(() => lesson.stop()));
-    assert.deepEqual(await lesson.exited, { code: 2, signal: null });
-    assert.match(lesson.output(), /^hosts: --hosts must be a whole number from 1 to 16, got "17"\n\nUsage: .*hosts\.ts \[--hosts N\] \[--local\]\n/);
+    test('a bad --hosts prints one line and the usage, and exits 2', async (t) => {
+      const lesson = await launch(hostsFile, { ready: false, args: ['--hosts', '17'] }, (lesson) => t.after(() => lesson.stop()));
+      assert.deepEqual(await lesson.exited, { code: 2, signal: null });
+      assert.match(lesson.output(), /^hosts: --hosts must be a whole number from 1 to 16, got "17"\n\nUsage: .*hosts\.ts \[--hosts N\] \[--local\]\n/);
+    });
   });
 });
 

@@ -68,7 +68,8 @@ function send(port: number, { method = 'GET', path, headers = {}, body }: Sent):
   });
 }
 
-describe('lesson 11: watch the cluster in a browser', () => {
+// Each test on a cluster of its own, side by side: the browser's test is the long one.
+describe('lesson 11: watch the cluster in a browser', { concurrency: true }, () => {
   test('strangers get 403 with the reason and change nothing; the page itself can act', async (t) => {
     const { cluster, secret, port } = await startWatched(t, 2);
     const before = await workerPids(cluster);
