@@ -9,7 +9,7 @@
 // it is given by name (Node 20 and 26 alike), and run() starts them in the order given, so the
 // longest start first.
 
-import { once } from 'node:events';
+import { once, setMaxListeners } from 'node:events';
 import { createWriteStream, readdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { resolve } from 'node:path';
@@ -26,8 +26,9 @@ const defaults = {
   timeoutMs: 600_000, // a test's longest run (Node 20: a whole file's), cold cache on a busy machine included
 };
 
-// The files that took longest, longest first: each file's own process from start to exit, in an
-// npm test on Node 26.10 on a quiet 2-core machine (2026-12-04), 7 to 18 s each; the rest took 6 s or less.
+// The files that took longest, longest first: each file's own process from start to exit, with two
+// others beside it, in an npm test on Node 26.10 on a 2-core machine (2026-12-04): 7 to 29 s each;
+// the rest took 4.5 s or less.
 const slowest = [
   'lessons/06-pm2/pm2.test.ts',
   'lessons/12-shared-state/shared-state.test.ts',
@@ -67,6 +68,7 @@ if (!process.features.typescript) process.execArgv.push('--import', new URL('../
 // Ctrl+C reaches every test file itself (same terminal), and each ends its lessons: this waits for
 // them. A kill is passed on (run() stops its files with SIGTERM), and the run ends as they do.
 const stop = new AbortController();
+setMaxListeners(0, stop.signal); // run() listens on it once per file: no leak, however many files
 process.on('SIGINT', () => {});
 process.on('SIGTERM', () => stop.abort());
 

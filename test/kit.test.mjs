@@ -5,7 +5,9 @@
 // `node --test` runs the whole suite there too instead of passing with 0 tests.
 
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -151,5 +153,39 @@ describe('the kit', () => {
     assert.doesNotMatch(cluster.child.spawnargs.join(' '), /tsx/);
     const reply = await fetch(`${cluster.url}/heavy?n=10`);
     assert.equal(await reply.text(), 'The result of the CPU intensive task is 10\n');
+  });
+
+  // npm test's own runner (scripts/run-tests.mjs), on three small test files that note when they run.
+  const noRunner = isBun ? 'Bun: npm test runs on Node (Bun has its own runner, npm run test:bun)' : false;
+  test('npm test runs the files in the order it is given, not by name, and exits 1 when a test fails, 0 when none does', { skip: noRunner }, (t) => {
+    const dir = mkdtempSync(join(os.tmpdir(), 'every-core-runner-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const ran = join(dir, 'ran.log');
+    const file = (/** @type {string} */ name, /** @type {boolean} */ passes) => {
+      const path = join(dir, `${name}.test.mjs`);
+      writeFileSync(path, `import { appendFileSync } from 'node:fs';\nimport { test } from 'node:test';\nappendFileSync(${JSON.stringify(ran)}, '${name} ');\ntest('${name}', () => { if (!${passes}) throw new Error('${name} fails'); });\n`);
+      return path;
+    };
+    const [c, a, b] = [file('c', true), file('a', false), file('b', true)];
+    const npmTest = (/** @type {string[]} */ args) => {
+      const env = { ...process.env };
+      delete env.NODE_TEST_CONTEXT; // this file's own runner's marker: with it, run() runs no files
+      return spawnSync(process.execPath, ['scripts/run-tests.mjs', '--test-concurrency=1', '--test-reporter=dot', ...args], { cwd: root, env, encoding: 'utf8' });
+    };
+    const failing = npmTest([c, a, b]);
+    assert.equal(failing.status, 1, failing.stdout + failing.stderr);
+    assert.equal(readFileSync(ran, 'utf8'), 'c a b ');
+    const passing = npmTest([b, c]);
+    assert.equal(passing.status, 0, passing.stdout + passing.stderr);
+    assert.equal(readFileSync(ran, 'utf8'), 'c a b b c ');
+  });
+
+  test('npm test answers an option it does not know, or a file that is not there, with one line, its usage and exit 2', { skip: noRunner }, () => {
+    for (const [args, line] of [[['--bogus'], /^npm test: Unknown option '--bogus'/], [['--test-concurrency=0'], /^npm test: --test-concurrency must be a whole number above 0, got "0"\n/], [['nowhere.test.ts'], /^npm test: no test file nowhere\.test\.ts: /]]) {
+      const run = spawnSync(process.execPath, ['scripts/run-tests.mjs', ...args], { cwd: root, encoding: 'utf8' });
+      assert.equal(run.status, 2, `${args}: ${run.stderr}`);
+      assert.match(run.stderr, line);
+      assert.match(run.stderr, /\n\nUsage: npm test -- \[options\] \[test files\]\n/);
+    }
   });
 });
