@@ -181,7 +181,13 @@ describe('the kit', () => {
   });
 
   test('npm test answers an option it does not know, or a file that is not there, with one line, its usage and exit 2', { skip: noRunner }, () => {
-    for (const [args, line] of [[['--bogus'], /^npm test: Unknown option '--bogus'/], [['--test-concurrency=0'], /^npm test: --test-concurrency must be a whole number above 0, got "0"\n/], [['nowhere.test.ts'], /^npm test: no test file nowhere\.test\.ts: /]]) {
+    /** @type {[string[], RegExp][]} */
+    const cases = [
+      [['--bogus'], /^npm test: Unknown option '--bogus'/],
+      [['--test-concurrency=0'], /^npm test: --test-concurrency must be a whole number above 0, got "0"\n/],
+      [['nowhere.test.ts'], /^npm test: no test file nowhere\.test\.ts: /],
+    ];
+    for (const [args, line] of cases) {
       const run = spawnSync(process.execPath, ['scripts/run-tests.mjs', ...args], { cwd: root, encoding: 'utf8' });
       assert.equal(run.status, 2, `${args}: ${run.stderr}`);
       assert.match(run.stderr, line);
