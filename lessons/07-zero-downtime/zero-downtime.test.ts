@@ -94,104 +94,109 @@ test('the wait before a replacement doubles with each quick exit in a row, from 
   assert.equal(backoffMs(0), 0);
 });
 
-// Two groups, one after the other: the backoff tests time each line as this process reads it, and a
-// load loop of a roll test beside them in this process delayed that reading until an exit line and
-// its fork line came together (seen in CI: "0 ms after the exit"). Within each group the tests run
-// side by side, each on a cluster of its own: they mostly wait for workers to boot and exit.
+// The rolls side by side, then two stops under load one at a time, then the backoff's tests side
+// by side: those time each line as this process reads it, and a load loop of a roll test beside them
+// in this process delayed that reading until an exit line and its fork line came together (seen in
+// CI: "0 ms after the exit"). Side by side, each test has a cluster of its own: they mostly wait for
+// workers to boot and exit.
 describe('lesson 07: zero-downtime restarts and crash-loop backoff', { concurrency: 1 }, () => {
-  describe('rolls and stops, each on a cluster of its own', { concurrency: 3 }, () => {
-  test('SIGUSR2 sent as the line that invites it is printed rolls the workers instead of killing the primary', { skip: isBun && 'Bun: reads no --import from NODE_OPTIONS, so no signal can be sent at the moment of a line' }, async (t) => {
-    const cluster = await start(t, primary, { ready: /rolling restart (done|stopped)/, env: { WORKERS: '1', ...signalAtLine('kill -USR2', 'SIGUSR2') } });
-    assert.match(cluster.output(), /SIGUSR2: rolling restart of 1 worker[^]*rolling restart done: 1 of 1 worker replaced/);
-    process.kill(cluster.pid, 'SIGTERM');
-    assert.deepEqual(await cluster.exited, { code: 0, signal: null }, cluster.output());
-  });
+  describe('rolls, each on a cluster of its own', { concurrency: 3 }, () => {
+    test('SIGUSR2 sent as the line that invites it is printed rolls the workers instead of killing the primary', { skip: isBun && 'Bun: reads no --import from NODE_OPTIONS, so no signal can be sent at the moment of a line' }, async (t) => {
+      const cluster = await start(t, primary, { ready: /rolling restart (done|stopped)/, env: { WORKERS: '1', ...signalAtLine('kill -USR2', 'SIGUSR2') } });
+      assert.match(cluster.output(), /SIGUSR2: rolling restart of 1 worker[^]*rolling restart done: 1 of 1 worker replaced/);
+      process.kill(cluster.pid, 'SIGTERM');
+      assert.deepEqual(await cluster.exited, { code: 0, signal: null }, cluster.output());
+    });
 
-  test('a rolling restart under load replaces every worker and fails 0 requests, three times over', { skip: isBun ? bunResetsQueued : false }, async (t) => {
-    const cluster = await start(t, primary, { ready, env: { WORKERS: '2' } });
-    const load = loads(t, cluster.url);
-    for (let round = 1; round <= 3; round++) {
+    test('a rolling restart under load replaces every worker and fails 0 requests, three times over', { skip: isBun ? bunResetsQueued : false }, async (t) => {
+      const cluster = await start(t, primary, { ready, env: { WORKERS: '2' } });
+      const load = loads(t, cluster.url);
+      for (let round = 1; round <= 3; round++) {
+        const before = await workerPids(cluster);
+        const answeredBefore = load.answered();
+        await roll(cluster);
+        const after = await workerPids(cluster);
+        assert.equal(after.length, 2, `round ${round}: workers after the roll: ${after}`);
+        assert.deepEqual(after.filter((pid) => before.includes(pid)), [], `round ${round}: ${before} -> ${after}`);
+        assert.ok(load.answered() > answeredBefore, `round ${round}: no request was answered during the roll`);
+      }
+      const { fresh, keepAlive } = await load.stop();
+      t.diagnostic(describeCount('fresh connections', fresh));
+      t.diagnostic(describeCount('keep-alive connections', keepAlive));
+      for (const count of [fresh, keepAlive]) {
+        assert.equal(count.failures, 0, JSON.stringify(count));
+        assert.equal(count.non200, 0, JSON.stringify(count));
+      }
+    });
+
+    test('during a roll N workers are listening at every step, by their own lines and by the primary\'s count', async (t) => {
+      const cluster = await start(t, primary, { ready, env: { WORKERS: '3' } });
       const before = await workerPids(cluster);
-      const answeredBefore = load.answered();
-      await roll(cluster);
+      const load = loads(t, cluster.url);
+      const mark = cluster.output().length;
+      const log = await roll(cluster);
+      const { fresh, keepAlive } = await load.stop();
+      t.diagnostic(describeCount('fresh connections', fresh));
+      t.diagnostic(describeCount('keep-alive connections', keepAlive));
       const after = await workerPids(cluster);
-      assert.equal(after.length, 2, `round ${round}: workers after the roll: ${after}`);
-      assert.deepEqual(after.filter((pid) => before.includes(pid)), [], `round ${round}: ${before} -> ${after}`);
-      assert.ok(load.answered() > answeredBefore, `round ${round}: no request was answered during the roll`);
-    }
-    const { fresh, keepAlive } = await load.stop();
-    t.diagnostic(describeCount('fresh connections', fresh));
-    t.diagnostic(describeCount('keep-alive connections', keepAlive));
-    for (const count of [fresh, keepAlive]) {
-      assert.equal(count.failures, 0, JSON.stringify(count));
-      assert.equal(count.non200, 0, JSON.stringify(count));
-    }
-  });
+      assert.equal(after.length, 3, `workers after the roll: ${after}`);
+      assert.deepEqual(after.filter((pid) => before.includes(pid)), [], `${before} -> ${after}`);
+      const byPrimary = [...log.matchAll(/\((\d+) listening\)/g)].map(([, count]) => Number(count));
+      const byWorkers = listeningByOwnLines(cluster.output(), mark);
+      t.diagnostic(`listening at each step of the roll, by the primary: ${byPrimary.join(' ')}; by the workers' own lines: ${byWorkers.join(' ')}`);
+      assert.ok(byWorkers.length >= 2 * 3, `too few worker lines: ${byWorkers}\n${log}`);
+      assert.ok(Math.min(...byWorkers) >= 3, `fewer than N = 3 listening by the workers' own lines: ${byWorkers}\n${log}`);
+      assert.ok(byPrimary.length >= 2 * 3, `too few steps logged: ${byPrimary}\n${log}`);
+      assert.ok(Math.min(...byPrimary) >= 3, `fewer than N = 3 listening by the primary's count: ${byPrimary}\n${log}`);
+    });
 
-  test('during a roll N workers are listening at every step, by their own lines and by the primary\'s count', async (t) => {
-    const cluster = await start(t, primary, { ready, env: { WORKERS: '3' } });
-    const before = await workerPids(cluster);
-    const load = loads(t, cluster.url);
-    const mark = cluster.output().length;
-    const log = await roll(cluster);
-    const { fresh, keepAlive } = await load.stop();
-    t.diagnostic(describeCount('fresh connections', fresh));
-    t.diagnostic(describeCount('keep-alive connections', keepAlive));
-    const after = await workerPids(cluster);
-    assert.equal(after.length, 3, `workers after the roll: ${after}`);
-    assert.deepEqual(after.filter((pid) => before.includes(pid)), [], `${before} -> ${after}`);
-    const byPrimary = [...log.matchAll(/\((\d+) listening\)/g)].map(([, count]) => Number(count));
-    const byWorkers = listeningByOwnLines(cluster.output(), mark);
-    t.diagnostic(`listening at each step of the roll, by the primary: ${byPrimary.join(' ')}; by the workers' own lines: ${byWorkers.join(' ')}`);
-    assert.ok(byWorkers.length >= 2 * 3, `too few worker lines: ${byWorkers}\n${log}`);
-    assert.ok(Math.min(...byWorkers) >= 3, `fewer than N = 3 listening by the workers' own lines: ${byWorkers}\n${log}`);
-    assert.ok(byPrimary.length >= 2 * 3, `too few steps logged: ${byPrimary}\n${log}`);
-    assert.ok(Math.min(...byPrimary) >= 3, `fewer than N = 3 listening by the primary's count: ${byPrimary}\n${log}`);
-  });
-
-  test('a second roll signal during a roll is queued and runs after it, not interleaved', async (t) => {
-    const cluster = await start(t, primary, { ready, env: { WORKERS: '2' } });
-    const first = await workerPids(cluster);
-    const mark = cluster.output().length;
-    process.kill(cluster.pid, 'SIGUSR2');
-    await cluster.waitFor(/roll 1\/2: forked/, mark);
-    process.kill(cluster.pid, 'SIGUSR2');
-    await cluster.waitFor(/SIGUSR2 during a roll: queued/, mark);
-    await cluster.waitFor(/rolling restart done[^]*rolling restart done/, mark);
-    const events = [...cluster.output().slice(mark).matchAll(/rolling restart (of|done)/g)].map(([, what]) => what);
-    assert.deepEqual(events, ['of', 'done', 'of', 'done'], cluster.output().slice(mark));
-    const last = await workerPids(cluster);
-    assert.equal(last.length, 2);
-    assert.deepEqual(last.filter((pid) => first.includes(pid)), []);
-  });
-
-  test('an old worker that dies while its replacement is starting is not replaced twice: the count stays N', async (t) => {
-    const cluster = await start(t, primary, { ready, env: { WORKERS: '2' } });
-    // The window is the replacement's boot, a few hundred ms: where the kill lands after it (the old
-    // worker was already being stopped, seen on a warm Node 26), roll again, at most 5 times.
-    let first: number[] = [];
-    let fresh = '';
-    let log = '';
-    for (let attempt = 1; attempt <= 5; attempt++) {
-      first = await workerPids(cluster);
+    test('a second roll signal during a roll is queued and runs after it, not interleaved', async (t) => {
+      const cluster = await start(t, primary, { ready, env: { WORKERS: '2' } });
+      const first = await workerPids(cluster);
       const mark = cluster.output().length;
       process.kill(cluster.pid, 'SIGUSR2');
-      const [, forked, old] = await cluster.waitFor(/roll 1\/2: forked worker (\d+) to replace worker (\d+)/, mark);
-      process.kill(Number(old), 'SIGKILL');
-      await cluster.waitFor(/rolling restart done: .*\n/, mark);
-      [fresh, log] = [forked, cluster.output().slice(mark)];
-      // Proof that the kill came in time: the old worker died as a crash, not as a stopped worker.
-      if (new RegExp(`worker ${old} died \\(signal SIGKILL\\)`).test(log)) break;
-      t.diagnostic(`roll ${attempt}: the kill of ${old} came after its replacement listened; rolling again`);
-    }
-    assert.match(log, /worker \d+ died \(signal SIGKILL\)/, `in 5 rolls no kill landed while a replacement was starting:\n${log}`);
-    const workers = await workerPids(cluster);
-    assert.equal(workers.length, 2, `workers after the roll: ${workers}\n${log}`);
-    assert.ok(workers.includes(Number(fresh)), `the replacement ${fresh} is gone: ${workers}`);
-    assert.deepEqual(workers.filter((pid) => first.includes(pid)), [], `${first} -> ${workers}`);
-    assert.match(log, /rolling restart done: .* \(2 listening\)/, log);
+      await cluster.waitFor(/roll 1\/2: forked/, mark);
+      process.kill(cluster.pid, 'SIGUSR2');
+      await cluster.waitFor(/SIGUSR2 during a roll: queued/, mark);
+      await cluster.waitFor(/rolling restart done[^]*rolling restart done/, mark);
+      const events = [...cluster.output().slice(mark).matchAll(/rolling restart (of|done)/g)].map(([, what]) => what);
+      assert.deepEqual(events, ['of', 'done', 'of', 'done'], cluster.output().slice(mark));
+      const last = await workerPids(cluster);
+      assert.equal(last.length, 2);
+      assert.deepEqual(last.filter((pid) => first.includes(pid)), []);
+    });
+
+    test('an old worker that dies while its replacement is starting is not replaced twice: the count stays N', async (t) => {
+      const cluster = await start(t, primary, { ready, env: { WORKERS: '2' } });
+      // The window is the replacement's boot, a few hundred ms: where the kill lands after it (the old
+      // worker was already being stopped, seen on a warm Node 26), roll again, at most 5 times.
+      let first: number[] = [];
+      let fresh = '';
+      let log = '';
+      for (let attempt = 1; attempt <= 5; attempt++) {
+        first = await workerPids(cluster);
+        const mark = cluster.output().length;
+        process.kill(cluster.pid, 'SIGUSR2');
+        const [, forked, old] = await cluster.waitFor(/roll 1\/2: forked worker (\d+) to replace worker (\d+)/, mark);
+        process.kill(Number(old), 'SIGKILL');
+        await cluster.waitFor(/rolling restart done: .*\n/, mark);
+        [fresh, log] = [forked, cluster.output().slice(mark)];
+        // Proof that the kill came in time: the old worker died as a crash, not as a stopped worker.
+        if (new RegExp(`worker ${old} died \\(signal SIGKILL\\)`).test(log)) break;
+        t.diagnostic(`roll ${attempt}: the kill of ${old} came after its replacement listened; rolling again`);
+      }
+      assert.match(log, /worker \d+ died \(signal SIGKILL\)/, `in 5 rolls no kill landed while a replacement was starting:\n${log}`);
+      const workers = await workerPids(cluster);
+      assert.equal(workers.length, 2, `workers after the roll: ${workers}\n${log}`);
+      assert.ok(workers.includes(Number(fresh)), `the replacement ${fresh} is gone: ${workers}`);
+      assert.deepEqual(workers.filter((pid) => first.includes(pid)), [], `${first} -> ${workers}`);
+      assert.match(log, /rolling restart done: .* \(2 listening\)/, log);
+    });
   });
 
+  // These two alone: each has a bound a starved worker can miss (the drain before a stop, a 3 s
+  // client timeout), and beside the rolls under coverage the SIGHUP test once got a socket hang up
+  // and the SIGKILL test 8 failures, its limit.
   // SIGHUP is what a closing terminal sends: it stops the cluster as SIGTERM does (lesson 03 tests SIGTERM).
   test('SIGHUP under load answers the requests already accepted, then every process exits, the primary with 0', async (t) => {
     const cluster = await start(t, primary, { ready, env: { WORKERS: '2' } });
@@ -231,8 +236,6 @@ describe('lesson 07: zero-downtime restarts and crash-loop backoff', { concurren
     const failures = fresh.failures + keepAlive.failures;
     assert.ok(failures <= 8, `${failures} failures, more than the 8 requests the load can have in flight`);
     assert.ok(load.byPid()[survivor] > survivorBefore, 'the survivor stopped answering');
-  });
-
   });
 
   // The backoff's tests mostly wait for its timers, each on a cluster of its own: they run side by side.

@@ -121,12 +121,13 @@ function handle(child: ChildProcess, dir: string, url: string): Redis {
 
 // ---- What a killed run left: its folder names its pid; its redis-server is stopped, the folder removed ----
 
-export function cleanLeftovers(): string[] {
+// `tmp`: where runs keep their folders, os.tmpdir() (a test's own runs may keep theirs elsewhere).
+export function cleanLeftovers(tmp = os.tmpdir()): string[] {
   const removed: string[] = [];
-  for (const name of fs.readdirSync(os.tmpdir())) {
+  for (const name of fs.readdirSync(tmp)) {
     const owner = new RegExp(`^${redisDefaults.prefix}(\\d+)-`).exec(name)?.[1];
     if (owner === undefined || runs(Number(owner), '12-shared-state')) continue;
-    const dir = path.join(os.tmpdir(), name);
+    const dir = path.join(tmp, name);
     const { pid, port } = tryOr(() => JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as { pid: number; port: number }, { pid: 0, port: 0 });
     // Only a pid that still runs that run's redis-server: a pid is reused once its process is gone.
     if (pid > 0 && commandOf(pid).includes('redis-server') && commandOf(pid).includes(`:${port}`)) tryOr(() => process.kill(pid, 'SIGKILL'), undefined);
