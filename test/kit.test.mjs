@@ -180,12 +180,13 @@ describe('the kit', () => {
     assert.equal(readFileSync(ran, 'utf8'), 'c a b b c ');
   });
 
-  test('npm test answers an option it does not know, or a file that is not there, with one line, its usage and exit 2', { skip: noRunner }, () => {
+  test('npm test answers an option it does not know, or a file or reporter that is not there, with one line, its usage and exit 2', { skip: noRunner }, () => {
     /** @type {[string[], RegExp][]} */
     const cases = [
       [['--bogus'], /^npm test: Unknown option '--bogus'/],
       [['--test-concurrency=0'], /^npm test: --test-concurrency must be a whole number above 0, got "0"\n/],
       [['nowhere.test.ts'], /^npm test: no test file nowhere\.test\.ts: /],
+      [['--test-reporter=./nowhere.mjs'], /^npm test: --test-reporter=\.\/nowhere\.mjs: /],
     ];
     for (const [args, line] of cases) {
       const run = spawnSync(process.execPath, ['scripts/run-tests.mjs', ...args], { cwd: root, encoding: 'utf8' });
