@@ -22,13 +22,15 @@ export const defaults = {
   waitMs: 30_000, // the longest any wait may take: generous, because CI machines are slow and shared
   pollMs: 25, // how often to look again where there is no event to wait for (a pid's death)
   coverageGraceMs: 5_000, // under coverage, how long stop() lets a lesson exit by itself before SIGKILL
+  portTries: 3, // starts on a port picked here, if another process took it before the lesson listened
 };
 
 export interface StartOptions {
   ready: RegExp | false; // the log line that says the lesson is up; false: do not wait
   env?: Record<string, string>;
   args?: string[];
-  port?: number; // default: a free one
+  port?: number; // default: a free one, picked by pickPort
+  pickPort?: () => Promise<number>; // default: freePort() (the harness's own tests hand it a taken one)
   bun?: string; // run the lesson with this Bun executable instead of the current runtime
   loader?: false; // on Node, run it as `node file.ts`, without tsx (a Node that strips types does so anyway)
   limitMs?: number; // the longest a wait for its output or its exit may take (default: defaults.waitMs)
@@ -117,9 +119,30 @@ export function exitOnSignals(): void {
 }
 
 // Starts it; the caller stops it. `onSpawn` runs before the first wait, so cleanup is in place even
-// if the lesson never gets ready.
+// if the lesson never gets ready. A port picked here (freePort()) was free a moment before, but
+// another process can take it before the lesson listens (with tests side by side, seen in CI: "port
+// 33863 is already in use"): then the lesson is started again on another, up to portTries starts.
 export async function launch(file: string, options: StartOptions, onSpawn?: (lesson: Lesson) => void): Promise<Lesson> {
-  const port = options.port ?? (await freePort());
+  for (let tries = 1; ; tries++) {
+    const lesson = await startOnce(file, options, onSpawn);
+    if (!options.ready) return lesson;
+    try {
+      await lesson.waitFor(options.ready);
+      return lesson;
+    } catch (error) {
+      if (options.port !== undefined || tries >= defaults.portTries || !lostItsPort(lesson)) throw error;
+      await lesson.stop();
+    }
+  }
+}
+
+// It exited saying that its own port was taken (as lesson 01's server says, and nginx).
+function lostItsPort(lesson: Lesson): boolean {
+  return lesson.child.exitCode !== null && new RegExp(`\\b${lesson.port}\\b[^\\n]*(already|in use)`).test(lesson.output());
+}
+
+async function startOnce(file: string, options: StartOptions, onSpawn?: (lesson: Lesson) => void): Promise<Lesson> {
+  const port = options.port ?? (await (options.pickPort ?? freePort)());
   const [command, ...runtime] = options.bun ? [options.bun] : [process.execPath, ...runtimeArgs(options.loader)];
   const child = spawn(command, [...runtime, lessonFile(file), ...(options.args ?? [])], {
     cwd: root,
@@ -133,7 +156,6 @@ export async function launch(file: string, options: StartOptions, onSpawn?: (les
   tellGuardian(`+${pid}`);
   const lesson = watch(child, pid, port, options.limitMs ?? defaults.waitMs);
   onSpawn?.(lesson);
-  if (options.ready) await lesson.waitFor(options.ready);
   return lesson;
 }
 

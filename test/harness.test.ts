@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { launch, pidsInGroup } from '../lib/harness.ts';
+import { freePort, get, heldPort, launch, pidsInGroup, type Lesson } from '../lib/harness.ts';
 import { tsCacheDir } from '../lib/ts-cache.mjs';
 
 describe('the harness cleans up what it starts, ready or not', () => {
@@ -22,6 +22,28 @@ describe('the harness cleans up what it starts, ready or not', () => {
     assert.ok(pid !== undefined, 'the test above handed over no lesson');
     assert.deepEqual(await pidsInGroup(pid), []);
   });
+});
+
+// freePort() picks a port that is free at that moment; another process can take it before the lesson
+// listens. Here the first pick is a port this test holds.
+test('a lesson whose picked port is taken before it listens is started again on another; a port the test gave is not', async (t) => {
+  const taken = await heldPort(t);
+  const picks = [taken];
+  const starts: Lesson[] = [];
+  const lesson = await launch('lessons/01-single-process/server.ts', { ready: /listening on/, pickPort: async () => picks.shift() ?? freePort() }, (started) => {
+    starts.push(started);
+    t.after(() => started.stop());
+  });
+  assert.equal(starts.length, 2);
+  assert.match(starts[0].output(), new RegExp(`port ${taken} is already in use`));
+  assert.notEqual(lesson.port, taken);
+  assert.equal((await get(lesson.url)).status, 200);
+  const given = launch('lessons/01-single-process/server.ts', { ready: /listening on/, port: taken }, (started) => t.after(() => started.stop()));
+  await assert.rejects(given, new RegExp(`port ${taken} is already in use`));
+  // At most three starts: a fourth pick would be free.
+  const three = [taken, taken, taken];
+  const unlucky = launch('lessons/01-single-process/server.ts', { ready: /listening on/, pickPort: async () => three.shift() ?? freePort() }, (started) => t.after(() => started.stop()));
+  await assert.rejects(unlucky, new RegExp(`port ${taken} is already in use`));
 });
 
 // What makes the suite's hundreds of starts cheap: each lesson reads its compiled code from the
