@@ -129,8 +129,8 @@ const mutants: Mutant[] = [
     name: 'launch-cleanup-after-ready',
     why: 'cleanup in the wrong order: the launcher hands a lesson to its test for cleanup only once it is ready, so one that never is runs on',
     file: 'lib/launch.ts',
-    find: '  onSpawn?.(lesson);\n  if (options.ready) await lesson.waitFor(options.ready);\n',
-    replace: '  if (options.ready) await lesson.waitFor(options.ready);\n  onSpawn?.(lesson);\n',
+    find: '    const lesson = await startOnce(file, options, onSpawn);\n    if (!options.ready) return lesson;\n    try {\n      await lesson.waitFor(options.ready);\n',
+    replace: '    const lesson = await startOnce(file, options);\n    if (!options.ready) return lesson;\n    try {\n      await lesson.waitFor(options.ready);\n      onSpawn?.(lesson);\n',
     test: 'test/harness.test.ts',
   },
 ];
