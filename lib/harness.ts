@@ -112,6 +112,29 @@ export async function countByPid(url: string, requests: number, until?: (counts:
   return counts;
 }
 
+// Waits for this machine's turn at `name`, then holds it until the returned release() is called or
+// this process ends. For tests whose subject is shared by every suite on the machine (two suites run
+// side by side in CI): lesson 12's --job-hosts runs each remove the namespaces of any dead run, so a
+// test that kills one and then looks at what it left must not share the moment with another suite.
+// The turn is a Linux abstract socket: no file to leave behind, and the kernel frees it when its
+// holder dies, kill -9 included.
+export async function takeTurn(name: string, limitMs = 5 * defaults.waitMs): Promise<() => Promise<void>> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const holder = net.createServer();
+    const taken = await new Promise<boolean>((resolve, reject) => {
+      holder.once('error', (error: NodeJS.ErrnoException) => (error.code === 'EADDRINUSE' ? resolve(false) : reject(error)));
+      holder.listen(`\0every-core-${name}`, () => resolve(true));
+    });
+    if (taken) {
+      holder.unref();
+      return () => new Promise<void>((resolve) => holder.close(() => resolve()));
+    }
+    if (Date.now() > deadline) throw new Error(`${name}: another suite on this machine held it for ${limitMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 // Which of `pids` hold a listening TCP socket on `port`: the socket's inode from /proc/net/tcp(6),
 // then each process's open files. Linux only (see canSeeSockets); no `ss` or `lsof` needed.
 export const canSeeSockets = process.platform === 'linux';

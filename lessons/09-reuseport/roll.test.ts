@@ -30,15 +30,16 @@ function pidsIn(namespace: string): number[] {
 
 // The three runs side by side, each in a namespace of its own: the roll is the long one.
 describe("lesson 09's catch: a closing SO_REUSEPORT socket resets its queue, unless tcp_migrate_req=1", { skip, timeout, concurrency: true }, () => {
-  test('in a network namespace with tcp_migrate_req=1, rolling every worker twice under load loses 0 requests (at most 1 in 1,000 on a busy machine)', async (t) => {
-    const run = await startRoll(t, ['--tcp-migrate-req', '1', '--rounds', '2'], false);
+  test('in a network namespace with tcp_migrate_req=1, rolling every worker under load loses 0 requests (at most 1 on a busy machine)', async (t) => {
+    const run = await startRoll(t, ['--tcp-migrate-req', '1', '--rounds', '1'], false);
     assert.deepEqual(await run.exited, { code: 0, signal: null }, run.output());
-    const [, answered, lost] = run.output().match(/all 2 rounds, 4 workers replaced: (\d+) answered, (\d+) lost/) ?? [];
+    const [, answered, lost] = run.output().match(/all 1 rounds, 2 workers replaced: (\d+) answered, (\d+) lost/) ?? [];
     assert.ok(Number(answered) > 0, `no requests answered during the roll:\n${run.output()}`);
-    // Without the sysctl a roll loses about 1 request in 40 here (the README's table). With it, runs
-    // lose none, but one CI run on a busy 2-core machine lost 1 of 2,723 (Node 24.21.0): the bound
-    // tells the two apart without failing on that one.
-    assert.ok(Number(lost) <= Number(answered) / 1000, `${lost} requests lost in the roll, more than 1 in 1,000 of ${answered}:\n${run.output()}`);
+    // What is lost is counted per closed listener, not per request: without the sysctl this roll of
+    // 2 workers lost 3, 11 and 7 requests in three runs here (of about 2,560 each, Node 26.10.0). With
+    // it, runs lose none, but one CI run on a busy 2-core machine lost 1 of 2,723 (Node 24.21.0): the
+    // bound tells the two apart without failing on that one.
+    assert.ok(Number(lost) <= 1, `${lost} requests lost in the roll (of ${answered}), more than the 1 a busy machine has been seen to lose:\n${run.output()}`);
     assert.match(run.output(), /net\.ipv4\.tcp_migrate_req here: 1\n/, 'the sysctl inside the namespace');
     assert.ok(!ownNamespaces().includes(namespaceOf(run)), `${namespaceOf(run)} is still there after the run`);
   });

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
-import { after, describe, test } from 'node:test';
-import { alivePids, get, launch, pidsInGroup, root, runWithoutRoot, waitUntil, withoutRootProblem, type Lesson } from '../../lib/harness.ts';
+import { after, before, describe, test } from 'node:test';
+import { alivePids, get, launch, pidsInGroup, root, runWithoutRoot, takeTurn, waitUntil, withoutRootProblem, type Lesson } from '../../lib/harness.ts';
 import { findExecutable } from '../../lib/launch.ts';
 import { cleanJobHostLeftovers, gatewayOf, jobHostsProblem } from './job-hosts.ts';
 import { cleanLeftovers, redisServerProblem } from './redis.ts';
@@ -49,11 +49,16 @@ describe("lesson 12's job hosts: the decisions, checked without starting anythin
 // One run for these tests, in order, started after a kill -9 of an earlier one; the last stops it.
 describe("lesson 12 with its job workers in network namespaces (lesson 10's hosts), one run for these tests in order", { skip: noJobHosts ?? false }, () => {
   const started: Lesson[] = [];
+  // Another suite's --job-hosts run would remove the killed run's namespaces as soon as it is dead,
+  // before the first test looks: suites on one machine take turns here.
+  let release: (() => Promise<void>) | undefined;
+  before(async () => (release = await takeTurn('12-job-hosts')));
   // Whatever a failed test left: the processes (the harness), then what outlives a SIGKILL.
   after(async () => {
     for (const lesson of started) await lesson.stop();
     await cleanJobHostLeftovers(ip!);
     cleanLeftovers();
+    await release?.();
   });
   const startRun = () => launch(primary, { ready, env, args, limitMs }, (lesson) => started.push(lesson));
   let shared: ReturnType<typeof afterAKill> | undefined;

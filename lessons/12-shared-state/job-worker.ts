@@ -3,7 +3,8 @@
 // given REDIS_URL. Run one by hand:  REDIS_URL=redis://:<password>@127.0.0.1:<port> npx tsx lessons/12-shared-state/job-worker.ts
 
 import { Worker, type Job } from 'bullmq';
-import { connect, countInSlices, jobDefaults, type HeavyJob, type HeavyResult } from './jobs.ts';
+import { connect, countInSlices, holding, jobDefaults, type HeavyJob, type HeavyResult } from './jobs.ts';
+import { readSettings } from './policy.ts';
 import { isMain } from '../../lib/runtime.ts';
 
 const graceMs = 10_000; // asked to stop, it finishes its job first; still running after this: exit anyway
@@ -13,17 +14,20 @@ if (isMain(import.meta.url)) {
     console.error("job-worker: set REDIS_URL to the Redis that holds the queue: for primary.ts's own, redis://:<requirepass in its folder's redis.conf>@127.0.0.1:<port>");
     process.exit(1);
   }
-  runJobWorker(process.env.REDIS_URL);
+  const settings = readSettings(process.env);
+  if ('problem' in settings) {
+    console.error(`job-worker: ${settings.problem}`);
+    process.exit(1);
+  }
+  runJobWorker(process.env.REDIS_URL, settings.jobLockS);
 }
 
-export function runJobWorker(url: string): void {
+export function runJobWorker(url: string, jobLockS: number): void {
   const worker = new Worker<HeavyJob, HeavyResult>(jobDefaults.queue, count, {
     connection: connect(url),
     prefix: jobDefaults.prefix,
     concurrency: 1, // one count at a time: a process is one core
-    lockDuration: jobDefaults.lockDurationMs,
-    stalledInterval: jobDefaults.stalledIntervalMs,
-    maxStalledCount: jobDefaults.maxStalledCount,
+    ...holding(jobLockS),
   });
   worker.on('completed', (job) => log(`completed job ${job.id}`));
   worker.on('failed', (job, error) => log(`failed job ${job?.id}: ${error.message}`));

@@ -7,22 +7,27 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 export const jobDefaults = {
   queue: 'heavy',
   prefix: 'every-core:12:bull', // BullMQ's keys, apart from the store's
-  // A job worker holds a lock on its job and renews it every lockDurationMs / 2. Killed, it renews
-  // nothing: the lock runs out, and the next stalled-job check (every stalledIntervalMs, by any job
-  // worker) puts the job back in the queue. BullMQ's defaults are 30 s each, so a killed job would
-  // wait up to a minute; these take a few seconds.
-  lockDurationMs: 4_000,
+  // A job worker holds a lock on its job for JOB_LOCK seconds (policy.ts: 4) and renews it every half
+  // of that. Killed, it renews nothing: the lock runs out, and the next stalled-job check (every
+  // stalledIntervalMs, by any job worker) puts the job back in the queue. BullMQ's defaults are 30 s
+  // each, so a killed job would wait up to a minute; these take a few seconds.
   stalledIntervalMs: 1_000,
   // A job whose job worker died this many times is put back once more, and the job worker that takes
   // it next fails it without running it: a job that kills every worker that runs it (a poison job)
   // costs 3 job workers, not a crash loop. Failed jobs are kept (removeOnFail: keep) to be looked at.
   maxStalledCount: 2,
   // The lock is renewed by a timer in the job worker's event loop: a count that held the loop past
-  // lockDurationMs would lose its lock while still running, and the job would be run twice. So
+  // its lock would lose it while still running, and the job would be run twice. So
   // the count yields between slices of this many loops (about a millisecond each).
   sliceLoops: 1_000_000,
   keep: { age: 3_600, count: 10_000 }, // finished jobs kept for GET /jobs/<id>, at most this long and this many
 };
+
+// How a job worker holds its jobs, as BullMQ's Worker takes it: locks of `jobLockS` seconds
+// (JOB_LOCK), checked for stalls and counted as above.
+export function holding(jobLockS: number): { lockDuration: number; stalledInterval: number; maxStalledCount: number } {
+  return { lockDuration: jobLockS * 1000, stalledInterval: jobDefaults.stalledIntervalMs, maxStalledCount: jobDefaults.maxStalledCount };
+}
 
 export interface HeavyJob {
   loops: number;

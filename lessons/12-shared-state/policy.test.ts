@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { admit, hit, readSettings, verdict, type Window } from './policy.ts';
+import { holding } from './jobs.ts';
 import { memoryStore } from './store.ts';
 
 describe("lesson 12's decisions, without a process", () => {
@@ -39,10 +40,17 @@ describe("lesson 12's decisions, without a process", () => {
   test('settings default when unset and refuse what is not a whole number in range, naming the variable', () => {
     const settings = readSettings({});
     assert.ok(!('problem' in settings));
-    assert.deepEqual({ ...settings, jobWorkers: 0 }, { limit: 10, windowS: 10, maxQueued: 100, jobWorkers: 0, answerWithinS: 30 });
+    assert.deepEqual({ ...settings, jobWorkers: 0 }, { limit: 10, windowS: 10, maxQueued: 100, jobWorkers: 0, answerWithinS: 30, jobLockS: 4 });
     assert.deepEqual(readSettings({ LIMIT: '0' }), { problem: 'LIMIT must be a whole number from 1 to 1000000, got "0": try LIMIT=10' });
     assert.deepEqual(readSettings({ MAX_QUEUED: '1e3' }), { problem: 'MAX_QUEUED must be a whole number from 1 to 100000, got "1e3": try MAX_QUEUED=100' });
     assert.deepEqual(readSettings({ JOB_WORKERS: '65' }).hasOwnProperty('problem'), true);
     assert.equal((readSettings({ LIMIT: '5' }) as { limit: number }).limit, 5);
+    assert.deepEqual(readSettings({ JOB_LOCK: '0' }), { problem: 'JOB_LOCK must be a whole number from 1 to 600, got "0": try JOB_LOCK=4' });
+    assert.equal((readSettings({ JOB_LOCK: '2' }) as { jobLockS: number }).jobLockS, 2);
+  });
+
+  test("a job worker's lock lasts JOB_LOCK seconds; a job is failed at its third stall, checked every second", () => {
+    assert.deepEqual(holding(2), { lockDuration: 2_000, stalledInterval: 1_000, maxStalledCount: 2 });
+    assert.equal(holding(4).lockDuration, 4_000);
   });
 });

@@ -9,6 +9,7 @@ export interface Settings {
   maxQueued: number; // /heavy jobs waiting for a job worker; one more is refused with 503
   jobWorkers: number; // processes that take /heavy jobs off the queue
   answerWithinS: number; // how long a web worker waits for a job's result before it answers 202
+  jobLockS: number; // how long a job worker's lock on its job lasts unrenewed: a killed one's job comes back after it
 }
 
 const ranges: Record<string, { key: keyof Settings; min: number; max: number; fallback: number }> = {
@@ -17,11 +18,12 @@ const ranges: Record<string, { key: keyof Settings; min: number; max: number; fa
   MAX_QUEUED: { key: 'maxQueued', min: 1, max: 100_000, fallback: 100 },
   JOB_WORKERS: { key: 'jobWorkers', min: 1, max: 64, fallback: os.availableParallelism() },
   ANSWER_WITHIN: { key: 'answerWithinS', min: 1, max: 600, fallback: 30 },
+  JOB_LOCK: { key: 'jobLockS', min: 1, max: 600, fallback: 4 },
 };
 
 // Every setting from the environment, or the one line that says which is wrong and how to fix it.
 export function readSettings(env: Record<string, string | undefined>): Settings | { problem: string } {
-  const settings: Settings = { limit: 0, windowS: 0, maxQueued: 0, jobWorkers: 0, answerWithinS: 0 };
+  const settings: Settings = { limit: 0, windowS: 0, maxQueued: 0, jobWorkers: 0, answerWithinS: 0, jobLockS: 0 };
   for (const [name, { key, min, max, fallback }] of Object.entries(ranges)) {
     const raw = env[name];
     const value = raw === undefined || raw === '' ? fallback : /^[1-9]\d{0,8}$/.test(raw) ? Number(raw) : NaN;

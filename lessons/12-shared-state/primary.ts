@@ -32,6 +32,7 @@ const usage = `Usage: [sudo] npx tsx lessons/12-shared-state/primary.ts [--job-h
   JOB_WORKERS=<CPUs>   processes that count /heavy jobs
   MAX_QUEUED=100       /heavy jobs waiting at most; one more gets 503 with Retry-After
   ANSWER_WITHIN=30     seconds /heavy waits for its job before it answers 202 and the job's URL
+  JOB_LOCK=4           seconds a job worker's lock on its job lasts unrenewed: a killed one's job comes back after it
   REDIS_URL=...        use this Redis instead of starting one
   WORKERS, PORT        as lesson 03: web workers, and their port
   Signals: kill -USR2 <pid> rolls the web workers; Ctrl+C stops everything, Redis last.`;
