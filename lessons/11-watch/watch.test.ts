@@ -68,7 +68,8 @@ function send(port: number, { method = 'GET', path, headers = {}, body }: Sent):
   });
 }
 
-// Each test on a cluster of its own, side by side: the browser's test is the long one.
+// Each test on a cluster of its own, side by side, and beside them the hostile input's tests on one
+// cluster: the browser's test is the long one.
 describe('lesson 11: watch the cluster in a browser', { concurrency: true }, () => {
   test('strangers get 403 with the reason and change nothing; the page itself can act', async (t) => {
     const { cluster, secret, port } = await startWatched(t, 2);
@@ -143,23 +144,23 @@ describe('lesson 11: watch the cluster in a browser', { concurrency: true }, () 
 
   test('in a real browser: a row per worker, kill replaces one, a roll replaces all while the chart moves, no console error', { skip: noBrowser }, async (t) => {
     const { chromium } = await import('playwright-core');
-    const { cluster, watchUrl } = await startWatched(t, 2);
     const profile = mkdtempSync(join(os.tmpdir(), 'every-core-chromium-'));
-    let browser: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | undefined;
-    // One hook, in this order: the browser writes to its profile until it is closed.
-    const removeProfile = () => rmSync(profile, { recursive: true, force: true, maxRetries: 3 });
-    t.after(async () => {
-      await browser?.close();
-      removeProfile();
-    });
-    // A fresh profile and nothing that phones home: the browser talks to 127.0.0.1 only.
-    browser = await chromium.launchPersistentContext(profile, {
+    // A fresh profile and nothing that phones home: the browser talks to 127.0.0.1 only. It starts
+    // while the cluster does.
+    const launching = chromium.launchPersistentContext(profile, {
       executablePath: chromiumPath,
       headless: true,
       args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
       viewport: { width: 900, height: 640 },
       timeout: waitMs,
     });
+    // One hook, in this order: the browser writes to its profile until it is closed.
+    const removeProfile = () => rmSync(profile, { recursive: true, force: true, maxRetries: 3 });
+    t.after(async () => {
+      await (await launching.catch(() => undefined))?.close();
+      removeProfile();
+    });
+    const [{ cluster, watchUrl }, browser] = await Promise.all([startWatched(t, 2), launching]);
     // Ctrl+C ends this process through process.exit (the harness), skipping t.after: playwright's own
     // exit handler, added by the launch, kills the browser first, then this removes its profile.
     process.once('exit', removeProfile);
@@ -214,6 +215,91 @@ describe('lesson 11: watch the cluster in a browser', { concurrency: true }, () 
     t.diagnostic(`load during the test: ${count.requests} answered, ${count.failures} failed ${JSON.stringify(count.errorCodes)}`);
     assert.deepEqual(consoleErrors, [], 'console errors on the page');
   });
+
+  // One cluster, watched, for the tests that send the page what a stranger might, one after another:
+  // none of them changes it, and the last stops it.
+  describe('the page under hostile input', { concurrency: 1 }, () => {
+    let watched: Watched;
+    let started: Lesson | undefined;
+    after(() => started?.stop());
+    before(async () => {
+      const { started: cluster, port } = await onAFreeWatchPort((port) => launch(primary, { ready, env: { WORKERS: '1', WATCH_PORT: String(port) } }, (lesson) => (started = lesson)));
+      const [, watchUrl, secret] = (await cluster.waitFor(/watch the cluster: (http:\/\/127\.0\.0\.1:\d+\/\?secret=([0-9a-f]+))/)) as string[];
+      watched = { cluster, watchUrl, secret, port };
+    });
+
+    test('the page listens on 127.0.0.1 only, and caps its event streams', async (t) => {
+      const { port, secret } = watched;
+      const other = net.connect(port, '127.0.0.2');
+      const refused = await new Promise<string>((resolve) => other.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? '')).once('connect', () => resolve('connected')));
+      other.destroy();
+      assert.equal(refused, 'ECONNREFUSED', 'the page answered on 127.0.0.2');
+
+      const streams: http.ClientRequest[] = [];
+      t.after(() => streams.forEach((stream) => stream.destroy()));
+      const open = () =>
+        new Promise<number>((resolve, reject) => {
+          const stream = http.get({ host: '127.0.0.1', port, path: `/events?secret=${secret}`, agent: false }, (res) => resolve(res.statusCode!));
+          stream.on('error', reject);
+          streams.push(stream);
+        });
+      const statuses = [];
+      for (let i = 0; i < 9; i++) statuses.push(await open());
+      assert.deepEqual(statuses, [...new Array(8).fill(200), 503]);
+    });
+
+    test('a request target it cannot parse gets 400, and the page keeps serving', async () => {
+      const { cluster, port, secret } = watched;
+      for (const target of ['//[', 'http://[/']) {
+        const answer = await rawRequest(port, `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+        assert.match(answer, /^HTTP\/1\.1 400 /, `GET ${target}: ${answer}\n${cluster.output()}`);
+      }
+      assert.equal((await send(port, { path: `/?secret=${secret}` })).status, 200);
+      assert.equal(cluster.child.exitCode, null, cluster.output());
+    });
+
+    test("an action's body is limited in bytes, not characters", async () => {
+      const { port, secret } = watched;
+      const own = { 'x-watch-secret': secret, origin: `http://127.0.0.1:${port}`, 'transfer-encoding': 'chunked' };
+      const body = 'é'.repeat(600); // 600 characters, 1,200 bytes
+      const reply = await send(port, { method: 'POST', path: '/kill', headers: own, body });
+      assert.equal(reply.status, 413, `a ${Buffer.byteLength(body)}-byte body: ${reply.status} ${reply.body}`);
+    });
+
+    // A page of its own: on the shared one, the sockets of the tests above can still count on the
+    // page's side a moment after they closed (Bun in CI: "refused after only 19 connections").
+    test('connections to the page are capped: the one past the cap is closed unanswered', async (t) => {
+      const { port } = await startWatched(t, 1);
+      const held: net.Socket[] = [];
+      t.after(() => held.forEach((socket) => socket.destroy()));
+      // Each asks once (its answer proves it was taken), then starts a second request and holds it open.
+      const openOne = () =>
+        new Promise<boolean>((resolve, reject) => {
+          const socket = net.connect(port, '127.0.0.1', () => socket.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\nGET / HTTP/1.1\r\n`));
+          held.push(socket);
+          socket.once('data', () => resolve(true)).once('close', () => resolve(false));
+          socket.on('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' ? resolve(false) : reject(error)));
+        });
+      let taken = 0;
+      while (taken <= defaults.maxConnections && (await openOne())) taken++;
+      assert.ok(taken <= defaults.maxConnections, `${taken} connections taken, the cap is ${defaults.maxConnections}`);
+      assert.ok(taken >= defaults.maxConnections - defaults.maxPages, `refused after only ${taken} connections`);
+      held.forEach((socket) => socket.destroy());
+      await waitUntil(async () => (await send(port, { path: '/' }).catch(() => ({ status: 0 }))).status === 403, 'the page to answer again');
+    });
+
+    // Last: it stops the cluster these tests share.
+    test('SIGTERM with a page open ends its event stream, stops the workers and the page, and exits 0', async () => {
+      const { cluster, port, secret } = watched;
+      const stream = await new Promise<http.IncomingMessage>((resolve, reject) => http.get({ host: '127.0.0.1', port, path: `/events?secret=${secret}`, agent: false }, resolve).on('error', reject));
+      stream.resume();
+      const ended = new Promise((resolve) => stream.once('end', resolve));
+      process.kill(cluster.pid, 'SIGTERM');
+      await ended;
+      assert.deepEqual(await cluster.exited, { code: 0, signal: null }, cluster.output());
+      assert.match(cluster.output(), /all workers have exited/);
+    });
+  });
 });
 
 // The README's picture (WATCH_SCREENSHOT=file): the page after half a minute of load, a kill and a roll.
@@ -252,86 +338,3 @@ test('an event stream whose socket has not drained is dropped, not buffered with
   assert.equal(stalled.destroyed, true);
 });
 
-// One cluster, watched, for the tests that send the page what a stranger might: none of them changes it.
-describe('lesson 11: the page under hostile input', () => {
-  let watched: Watched;
-  let started: Lesson | undefined;
-  after(() => started?.stop());
-  before(async () => {
-    const { started: cluster, port } = await onAFreeWatchPort((port) => launch(primary, { ready, env: { WORKERS: '1', WATCH_PORT: String(port) } }, (lesson) => (started = lesson)));
-    const [, watchUrl, secret] = (await cluster.waitFor(/watch the cluster: (http:\/\/127\.0\.0\.1:\d+\/\?secret=([0-9a-f]+))/)) as string[];
-    watched = { cluster, watchUrl, secret, port };
-  });
-
-  test('the page listens on 127.0.0.1 only, and caps its event streams', async (t) => {
-    const { port, secret } = watched;
-    const other = net.connect(port, '127.0.0.2');
-    const refused = await new Promise<string>((resolve) => other.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? '')).once('connect', () => resolve('connected')));
-    other.destroy();
-    assert.equal(refused, 'ECONNREFUSED', 'the page answered on 127.0.0.2');
-
-    const streams: http.ClientRequest[] = [];
-    t.after(() => streams.forEach((stream) => stream.destroy()));
-    const open = () =>
-      new Promise<number>((resolve, reject) => {
-        const stream = http.get({ host: '127.0.0.1', port, path: `/events?secret=${secret}`, agent: false }, (res) => resolve(res.statusCode!));
-        stream.on('error', reject);
-        streams.push(stream);
-      });
-    const statuses = [];
-    for (let i = 0; i < 9; i++) statuses.push(await open());
-    assert.deepEqual(statuses, [...new Array(8).fill(200), 503]);
-  });
-
-  test('a request target it cannot parse gets 400, and the page keeps serving', async () => {
-    const { cluster, port, secret } = watched;
-    for (const target of ['//[', 'http://[/']) {
-      const answer = await rawRequest(port, `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
-      assert.match(answer, /^HTTP\/1\.1 400 /, `GET ${target}: ${answer}\n${cluster.output()}`);
-    }
-    assert.equal((await send(port, { path: `/?secret=${secret}` })).status, 200);
-    assert.equal(cluster.child.exitCode, null, cluster.output());
-  });
-
-  test("an action's body is limited in bytes, not characters", async () => {
-    const { port, secret } = watched;
-    const own = { 'x-watch-secret': secret, origin: `http://127.0.0.1:${port}`, 'transfer-encoding': 'chunked' };
-    const body = 'é'.repeat(600); // 600 characters, 1,200 bytes
-    const reply = await send(port, { method: 'POST', path: '/kill', headers: own, body });
-    assert.equal(reply.status, 413, `a ${Buffer.byteLength(body)}-byte body: ${reply.status} ${reply.body}`);
-  });
-
-  // A page of its own: on the shared one, the sockets of the tests above can still count on the
-  // page's side a moment after they closed (Bun in CI: "refused after only 19 connections").
-  test('connections to the page are capped: the one past the cap is closed unanswered', async (t) => {
-    const { port } = await startWatched(t, 1);
-    const held: net.Socket[] = [];
-    t.after(() => held.forEach((socket) => socket.destroy()));
-    // Each asks once (its answer proves it was taken), then starts a second request and holds it open.
-    const openOne = () =>
-      new Promise<boolean>((resolve, reject) => {
-        const socket = net.connect(port, '127.0.0.1', () => socket.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\nGET / HTTP/1.1\r\n`));
-        held.push(socket);
-        socket.once('data', () => resolve(true)).once('close', () => resolve(false));
-        socket.on('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' ? resolve(false) : reject(error)));
-      });
-    let taken = 0;
-    while (taken <= defaults.maxConnections && (await openOne())) taken++;
-    assert.ok(taken <= defaults.maxConnections, `${taken} connections taken, the cap is ${defaults.maxConnections}`);
-    assert.ok(taken >= defaults.maxConnections - defaults.maxPages, `refused after only ${taken} connections`);
-    held.forEach((socket) => socket.destroy());
-    await waitUntil(async () => (await send(port, { path: '/' }).catch(() => ({ status: 0 }))).status === 403, 'the page to answer again');
-  });
-
-  // Last: it stops the cluster these tests share.
-  test('SIGTERM with a page open ends its event stream, stops the workers and the page, and exits 0', async () => {
-    const { cluster, port, secret } = watched;
-    const stream = await new Promise<http.IncomingMessage>((resolve, reject) => http.get({ host: '127.0.0.1', port, path: `/events?secret=${secret}`, agent: false }, resolve).on('error', reject));
-    stream.resume();
-    const ended = new Promise((resolve) => stream.once('end', resolve));
-    process.kill(cluster.pid, 'SIGTERM');
-    await ended;
-    assert.deepEqual(await cluster.exited, { code: 0, signal: null }, cluster.output());
-    assert.match(cluster.output(), /all workers have exited/);
-  });
-});
