@@ -17,10 +17,11 @@ describe("lesson 11's page, saved as a picture without a desktop (scripts/screen
     const cluster = await start(t, 'lessons/11-watch/primary.ts', { ready: /cluster ready/, env: { WORKERS: '1', WATCH_PORT: String(watchPort) } });
     const [, url] = await cluster.waitFor(/watch the cluster: (http:\/\/\S+)/);
     const out = join(dir, 'page.png');
-    const run = await start(t, screenshot, { ready: false, args: [url, '--out', out, '--samples', '3'], limitMs: 120_000 });
+    const run = await start(t, screenshot, { ready: false, args: [url, '--out', out, '--samples', '2'], limitMs: 120_000 });
     assert.deepEqual(await run.exited, { code: 0, signal: null }, run.output());
     const [, samples] = run.output().match(new RegExp(`saved ${out}: 1 worker row, (\\d+) s of chart; 1 of 1 workers listening`)) ?? [];
-    assert.ok(Number(samples) >= 3, `the picture was taken before the page was live, or before 3 s of chart: ${run.output()}`);
+    // 2, not 1: the table alone can be filled within the first second, before the chart's first sample.
+    assert.ok(Number(samples) >= 2, `the picture was taken before the page was live, or before 2 s of chart: ${run.output()}`);
     assert.deepEqual([...readFileSync(out).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'not a PNG');
 
     // The browser profile it makes in the temporary folder must be gone once it exits, refused or

@@ -20,8 +20,8 @@ export const defaults = {
   connections: 8, // load loops, each sending one request after another on a fresh connection
   path: '/heavy', // a busy worker lets connections queue on its socket: the ones a close resets
   // Lesson 03 takes a worker that dies within minUptimeMs of listening for one that cannot start,
-  // and gives up after a few: the roll lets each replacement serve a little longer than that.
-  betweenStopsMs: lesson03.minUptimeMs + 500,
+  // and gives up after a few: the roll stops a worker only once it has served a little longer.
+  servedBeforeStopMs: lesson03.minUptimeMs + 500,
   namespacePrefix: 'every-core-09-', // then the pid of the run that owns it: a later run removes it if that pid is gone
   migrateSysctl: '/proc/sys/net/ipv4/tcp_migrate_req', // per network namespace, Linux 5.14+
 };
@@ -61,7 +61,8 @@ async function rollUnderLoad({ rounds, workers }: { rounds: number; workers: num
     cluster = await launch(primary, { ready: /cluster ready/, env: { WORKERS: String(workers) } }, (started) => (cluster = started));
     say(`lesson 09 with ${workers} workers ready on ${cluster.url}; load: ${defaults.connections} loops of GET ${defaults.path}, a fresh connection each`);
     const total: LoadCount[] = [];
-    for (let round = 1; round <= rounds; round++) total.push(await roundUnderLoad(cluster, round, rounds));
+    const since = listeningSince(await pidsRunning(cluster.pid, serverFile));
+    for (let round = 1; round <= rounds; round++) total.push(await roundUnderLoad(cluster, since, round, rounds));
     say(`all ${rounds} rounds, ${rounds * workers} workers replaced: ${describeCount(sumOf(total))}; tcp_migrate_req=${migrateSetting()}`);
   } catch (error) {
     process.exitCode = 1;
@@ -71,9 +72,9 @@ async function rollUnderLoad({ rounds, workers }: { rounds: number; workers: num
   }
 }
 
-async function roundUnderLoad(cluster: Lesson, round: number, rounds: number): Promise<LoadCount> {
+async function roundUnderLoad(cluster: Lesson, since: Map<number, number>, round: number, rounds: number): Promise<LoadCount> {
   const load = startLoad(`${cluster.url}${defaults.path}`, { connections: defaults.connections });
-  const rolled = rollOnce(cluster).catch((error: Error) => error);
+  const rolled = rollOnce(cluster, since).catch((error: Error) => error);
   const failure = await rolled;
   const count = await load.stop(); // a failed round still says what it counted
   say(`round ${round} of ${rounds}: ${describeCount(count)}`);
@@ -81,18 +82,26 @@ async function roundUnderLoad(cluster: Lesson, round: number, rounds: number): P
   return count;
 }
 
-async function rollOnce(cluster: Lesson): Promise<void> {
-  for (const pid of await pidsRunning(cluster.pid, serverFile)) await replace(cluster, pid);
+async function rollOnce(cluster: Lesson, since: Map<number, number>): Promise<void> {
+  for (const pid of await pidsRunning(cluster.pid, serverFile)) await replace(cluster, since, pid);
 }
 
-// SIGTERM: lesson 01's server drains for half a second, then closes its socket and exits; lesson 03
-// forks the replacement. Whatever was queued on the closed socket is reset, unless the kernel migrates it.
-async function replace(cluster: Lesson, pid: number): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, defaults.betweenStopsMs));
+// When each worker was first seen listening (the workers of a cluster just ready: now, which is later).
+function listeningSince(pids: number[]): Map<number, number> {
+  return new Map(pids.map((pid) => [pid, performance.now()]));
+}
+
+// SIGTERM, once the worker has served servedBeforeStopMs: lesson 01's server drains for half a second,
+// then closes its socket and exits; lesson 03 forks the replacement. Whatever was queued on the
+// closed socket is reset, unless the kernel migrates it.
+async function replace(cluster: Lesson, since: Map<number, number>, pid: number): Promise<void> {
+  const servedMs = performance.now() - (since.get(pid) ?? performance.now());
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, defaults.servedBeforeStopMs - servedMs)));
   const mark = cluster.output().length;
   process.kill(pid, 'SIGTERM');
   await cluster.waitFor(new RegExp(`worker ${pid} died`), mark);
   const up = await cluster.waitFor(/worker (\d+) listening \(\d+ listening\)/, mark);
+  since.set(Number(up[1]), performance.now());
   say(`stopped worker ${pid}; worker ${up[1]} listens in its place`);
 }
 

@@ -169,7 +169,8 @@ describe('lesson 11: watch the cluster in a browser', { concurrency: true }, () 
     const consoleErrors: string[] = [];
     page.on('console', (message) => message.type() === 'error' && consoleErrors.push(message.text()));
     page.on('pageerror', (error) => consoleErrors.push(error.message));
-    // A request handed to the worker just as SIGKILL ends it gets no answer: give up on it after 5 s.
+    // A request handed to the worker just as SIGKILL ends it gets no answer: give up on it after 5 s,
+    // or when the load stops.
     const load = startLoad(cluster.url, { connections: 4, timeoutMs: 5_000 });
     t.after(() => load.stop());
     await page.goto(watchUrl);
@@ -211,7 +212,7 @@ describe('lesson 11: watch the cluster in a browser', { concurrency: true }, () 
 
     if (process.env.WATCH_SCREENSHOT) await screenshot(page, process.env.WATCH_SCREENSHOT);
     // No count of failures here: a SIGKILL fails the requests its worker held (lesson 07 tests the roll's zero).
-    const count = await load.stop();
+    const count = await load.stop({ cutAfterMs: 500 });
     t.diagnostic(`load during the test: ${count.requests} answered, ${count.failures} failed ${JSON.stringify(count.errorCodes)}`);
     assert.deepEqual(consoleErrors, [], 'console errors on the page');
   });
