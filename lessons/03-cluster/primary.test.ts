@@ -57,52 +57,53 @@ describe("lesson 03's decisions, as plain functions", () => {
   });
 });
 
-// The Primary object in this test's own process: what needs a real worker but no program around it.
-describe('lesson 03: the Primary object', () => {
-  async function primaryFor(t: import('node:test').TestContext, options: ConstructorParameters<typeof Primary>[0]) {
-    const primary = new Primary({ workerCount: 1, env: { PORT: String(await freePort()) }, ...options });
-    const lines: string[] = [];
-    primary.on('line', (line) => lines.push(line));
-    t.after(async () => {
-      // The workers are this process's children: a stop that hangs or throws (an unwritten step of
-      // exercise 03) must not keep them, and with them this test file, alive.
-      const stopped = primary.stop().catch(() => 1);
-      await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
-      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
-    });
-    return { primary, lines };
-  }
-
-  test('a worker that never listens is killed at the listen timeout, and counted as a quick exit', async (t) => {
-    const { primary, lines } = await primaryFor(t, { listenTimeoutMs: 1_000 });
-    // Stopped before it can listen: as hung as a worker can be.
-    primary.once('fork', (worker) => worker.process.kill('SIGSTOP'));
-    let exit: [Worker, number | null, string | null] | undefined;
-    primary.once('exit', (...args) => (exit = args));
-    primary.start();
-    await waitUntil(() => exit !== undefined, 'the worker that never listens to be killed');
-    const [worker, , signal] = exit!;
-    assert.equal(signal, 'SIGKILL', lines.join('\n'));
-    assert.ok(lines.includes(`worker ${worker.process.pid} not listening 1.0 s after its fork: SIGKILL`), lines.join('\n'));
-    const counted = `worker ${worker.process.pid} died (signal SIGKILL) before it listened (0 listening): quick exit 1 of 5 in a row, forking a replacement now`;
-    assert.ok(lines.includes(counted), lines.join('\n'));
-    assert.equal(await primary.stop(), 0);
-  });
-
-  test('a worker still running after the grace period is killed, and stop() resolves 1', async (t) => {
-    const { primary, lines } = await primaryFor(t, { graceMs: 300 });
-    const stopped = once(primary, 'stopped');
-    primary.start();
-    const [worker] = (await once(primary, 'listening')) as [Worker];
-    worker.process.kill('SIGSTOP'); // it cannot answer the SIGTERM
-    assert.equal(await primary.stop('SIGTERM'), 1, lines.join('\n'));
-    assert.deepEqual(await stopped, [1]);
-    assert.ok(lines.includes(`worker ${worker.process.pid} still running 300 ms after it was asked to stop: SIGKILL`), lines.join('\n'));
-  });
-});
-
 // Each test on a cluster of its own, three at a time: they mostly wait for workers to boot and exit.
+// The Primary object's tests take one of the three, first.
 describe('lesson 03: one worker per CPU with node:cluster', { concurrency: 3 }, () => {
+  // The Primary object in this test's own process: what needs a real worker but no program around it.
+  describe('the Primary object, in this process: its workers are this process\'s children, one test at a time', { concurrency: 1 }, () => {
+    async function primaryFor(t: import('node:test').TestContext, options: ConstructorParameters<typeof Primary>[0]) {
+      const primary = new Primary({ workerCount: 1, env: { PORT: String(await freePort()) }, ...options });
+      const lines: string[] = [];
+      primary.on('line', (line) => lines.push(line));
+      t.after(async () => {
+        // The workers are this process's children: a stop that hangs or throws (an unwritten step of
+        // exercise 03) must not keep them, and with them this test file, alive.
+        const stopped = primary.stop().catch(() => 1);
+        await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+        for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
+      });
+      return { primary, lines };
+    }
+
+    test('a worker that never listens is killed at the listen timeout, and counted as a quick exit', async (t) => {
+      const { primary, lines } = await primaryFor(t, { listenTimeoutMs: 1_000 });
+      // Stopped before it can listen: as hung as a worker can be.
+      primary.once('fork', (worker) => worker.process.kill('SIGSTOP'));
+      let exit: [Worker, number | null, string | null] | undefined;
+      primary.once('exit', (...args) => (exit = args));
+      primary.start();
+      await waitUntil(() => exit !== undefined, 'the worker that never listens to be killed');
+      const [worker, , signal] = exit!;
+      assert.equal(signal, 'SIGKILL', lines.join('\n'));
+      assert.ok(lines.includes(`worker ${worker.process.pid} not listening 1.0 s after its fork: SIGKILL`), lines.join('\n'));
+      const counted = `worker ${worker.process.pid} died (signal SIGKILL) before it listened (0 listening): quick exit 1 of 5 in a row, forking a replacement now`;
+      assert.ok(lines.includes(counted), lines.join('\n'));
+      assert.equal(await primary.stop(), 0);
+    });
+
+    test('a worker still running after the grace period is killed, and stop() resolves 1', async (t) => {
+      const { primary, lines } = await primaryFor(t, { graceMs: 300 });
+      const stopped = once(primary, 'stopped');
+      primary.start();
+      const [worker] = (await once(primary, 'listening')) as [Worker];
+      worker.process.kill('SIGSTOP'); // it cannot answer the SIGTERM
+      assert.equal(await primary.stop('SIGTERM'), 1, lines.join('\n'));
+      assert.deepEqual(await stopped, [1]);
+      assert.ok(lines.includes(`worker ${worker.process.pid} still running 300 ms after it was asked to stop: SIGKILL`), lines.join('\n'));
+    });
+  });
+
   test('worker count equals CPU count, and every worker answers requests', async (t) => {
     const cluster = await start(t, primary, { ready });
     const cpus = os.availableParallelism();
