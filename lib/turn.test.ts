@@ -15,7 +15,7 @@ describe("takeTurn(): one suite at a time on this machine's shared subjects", { 
     const release = await takeTurn(turn);
     const order: string[] = [];
     const second = takeTurn(turn).then((releaseSecond) => (order.push('second has it'), releaseSecond));
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await new Promise((resolve) => setTimeout(resolve, 100));
     order.push('first releases');
     await release();
     await (await second)();
@@ -25,7 +25,7 @@ describe("takeTurn(): one suite at a time on this machine's shared subjects", { 
   test('a taker that waits longer than its limit fails, saying what held it', options, async () => {
     const turn = name();
     const release = await takeTurn(turn);
-    await assert.rejects(takeTurn(turn, 300), new RegExp(`^Error: ${turn}: another suite on this machine held it for 300 ms$`));
+    await assert.rejects(takeTurn(turn, 100), new RegExp(`^Error: ${turn}: another suite on this machine held it for 100 ms$`));
     await release();
   });
 
