@@ -95,11 +95,11 @@ test('the wait before a replacement doubles with each quick exit in a row, from 
 });
 
 // The rolls side by side, all five (three at a time made the last one wait: 4.5 s against 3.4 s
-// alone on Node 26.10.0; under coverage beside lesson 08's file, three runs passed), then two stops under load one at a time, then the backoff's tests side
-// by side: those time each line as this process reads it, and a load loop of a roll test beside them
-// in this process delayed that reading until an exit line and its fork line came together (seen in
-// CI: "0 ms after the exit"). Side by side, each test has a cluster of its own: they mostly wait for
-// workers to boot and exit.
+// alone on Node 26.10.0; under coverage beside lesson 08's file, three runs passed), then two stops
+// under load one at a time, then the backoff's tests side by side: those time each line as this
+// process reads it, and a load loop of a roll test beside them in this process delayed that reading
+// until an exit line and its fork line came together (seen in CI: "0 ms after the exit"). Side by
+// side, each test has a cluster of its own: they mostly wait for workers to boot and exit.
 describe('lesson 07: zero-downtime restarts and crash-loop backoff', { concurrency: 1 }, () => {
   describe('rolls, each on a cluster of its own', { concurrency: true }, () => {
     test('SIGUSR2 sent as the line that invites it is printed rolls the workers instead of killing the primary', { skip: isBun && 'Bun: reads no --import from NODE_OPTIONS, so no signal can be sent at the moment of a line' }, async (t) => {
