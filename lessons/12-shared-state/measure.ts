@@ -59,7 +59,7 @@ async function measure(name: string, file: string, env: Record<string, string>, 
   console.log(`${name}: starting ${file}`);
   const lesson = await launch(file, { ready: /cluster ready/, env });
   try {
-    await load(`${lesson.url}/heavy`, 1, connections); // warm-up: each process compiles its hot code
+    await load(`${lesson.url}/heavy`, Math.min(1, durationS), connections); // warm-up: each process compiles its hot code
     const probes = probe(lesson);
     const heavy = await load(`${lesson.url}/heavy`, durationS, connections);
     const root = await probes.stop();

@@ -219,7 +219,7 @@ describe('lesson 12', { skip: noRedis ?? false, concurrency: true }, () => {
 
   // The poison job in a run of its own, beside the tests above: its three lock expiries are waits of
   // a lock's length or more each, and in their sequence they would hold up every test after them. Its
-  // locks last 2 s (JOB_LOCK), not 4: the lesson's whole wait is these three.
+  // locks last 2 s (JOB_LOCK), not 4: the test's whole wait is these three.
   describe('lesson 12: a poison job, in a run of its own', { skip: isBun ? noPoison : false }, () => {
     const lesson = lessonForAll({ JOB_LOCK: '2' });
     after(() => cleanLeftovers());
