@@ -234,8 +234,10 @@ function failures(output: string): string {
   return summary.split('\n').filter((line) => /^✖ |^  [\w ]*(Error|error)\b/.test(line)).join('\n');
 }
 
+// Node's spec reporter ends with "ℹ pass 12"; its TAP reporter, a bare `node --test`'s on Node 20
+// when the output is no terminal, with "# pass 12".
 function testCounts(output: string): string {
-  const node = (name: string) => output.match(new RegExp(`^ℹ ${name} (\\d+)$`, 'm'))?.[1];
+  const node = (name: string) => output.match(new RegExp(`^(?:ℹ|#) ${name} (\\d+)$`, 'm'))?.[1];
   if (node('tests') !== undefined) return `${node('tests')} tests, ${node('pass')} pass, ${node('skipped')} skipped, ${node('fail')} fail`;
   const bun = (name: string) => output.match(new RegExp(`^ *(\\d+) ${name}$`, 'm'))?.[1] ?? '0';
   return `${bun('pass')} pass, ${bun('skip')} skipped, ${bun('fail')} fail`;
