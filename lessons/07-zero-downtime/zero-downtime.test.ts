@@ -69,21 +69,14 @@ function listeningByOwnLines(output: string, from: number): number[] {
   return counts;
 }
 
-// Each line the cluster prints on stdout, with the time this test read it: a clock of the test's
-// own, to check the delays the primary says it waited. `onLine` sees each line as it comes.
-function timedLines(cluster: Lesson, onLine: (line: string) => void = () => {}): { at: number; line: string }[] {
-  const lines: { at: number; line: string }[] = [];
+// `onLine` sees each line the cluster prints on stdout, as it comes.
+function onEachLine(cluster: Lesson, onLine: (line: string) => void): void {
   let partial = '';
   cluster.child.stdout!.on('data', (chunk: Buffer) => {
-    const at = performance.now();
     const parts = (partial + chunk.toString()).split('\n');
     partial = parts.pop()!;
-    for (const line of parts) {
-      lines.push({ at, line });
-      onLine(line);
-    }
+    for (const line of parts) onLine(line);
   });
-  return lines;
 }
 
 test('the wait before a replacement doubles with each quick exit in a row, from 100 ms to at most 15 s', () => {
@@ -94,14 +87,11 @@ test('the wait before a replacement doubles with each quick exit in a row, from 
   assert.equal(backoffMs(0), 0);
 });
 
-// The rolls side by side, all five (three at a time made the last one wait: 4.5 s against 3.4 s
-// alone on Node 26.10.0; under coverage beside lesson 08's file, three runs passed), then two stops
-// under load one at a time, then the backoff's tests side by side: those time each line as this
-// process reads it, and a load loop of a roll test beside them in this process delayed that reading
-// until an exit line and its fork line came together (seen in CI: "0 ms after the exit"). Side by
-// side, each test has a cluster of its own: they mostly wait for workers to boot and exit.
+// The rolls and the backoff's tests side by side, all eight, each on a cluster of its own: they
+// mostly wait for workers to boot and exit (three at a time made the last roll wait: 4.5 s against
+// 3.4 s alone on Node 26.10.0). Then two stops under load, one at a time.
 describe('lesson 07: zero-downtime restarts and crash-loop backoff', { concurrency: 1 }, () => {
-  describe('rolls, each on a cluster of its own', { concurrency: true }, () => {
+  describe('rolls and the crash-loop backoff, each on a cluster of its own', { concurrency: true }, () => {
     test('SIGUSR2 sent as the line that invites it is printed rolls the workers instead of killing the primary', { skip: isBun && 'Bun: reads no --import from NODE_OPTIONS, so no signal can be sent at the moment of a line' }, async (t) => {
       const cluster = await start(t, primary, { ready: /rolling restart (done|stopped)/, env: { WORKERS: '1', ...signalAtLine('kill -USR2', 'SIGUSR2') } });
       assert.match(cluster.output(), /SIGUSR2: rolling restart of 1 worker[^]*rolling restart done: 1 of 1 worker replaced/);
@@ -193,6 +183,65 @@ describe('lesson 07: zero-downtime restarts and crash-loop backoff', { concurren
       assert.deepEqual(workers.filter((pid) => first.includes(pid)), [], `${first} -> ${workers}`);
       assert.match(log, /rolling restart done: .* \(2 listening\)/, log);
     });
+
+    // The backoff's tests mostly wait for its timers, each on a cluster of its own: they run side by side,
+    // and beside the rolls (they time nothing by the lines as this process reads them).
+    describe('crash-loop backoff', { concurrency: true }, () => {
+      // At boot: the port is held, so each worker fails to listen and exits 1. Just after listening:
+      // this test kills each worker as soon as it prints its listening line. One worker: one slot, whose
+      // count is the cluster's.
+      for (const when of ['at boot', 'just after listening']) {
+        test(`workers that exit ${when} are replaced after delays that grow, as measured, then the primary gives up and exits 1`, async (t) => {
+          const port = when === 'at boot' ? await heldPort(t) : undefined;
+          const startedAt = performance.now();
+          const cluster = await start(t, primary, { ready: false, port, env: { WORKERS: '1' } });
+          onEachLine(cluster, (line) => {
+            const listening = line.match(/^\[pid (\d+)\] listening on /);
+            if (when === 'just after listening' && listening) process.kill(Number(listening[1]), 'SIGKILL');
+          });
+          assert.deepEqual(await cluster.exited, { code: 1, signal: null }, cluster.output());
+          const livedMs = Math.round(performance.now() - startedAt);
+          const output = cluster.output();
+          assert.match(output, new RegExp(`${maxQuickExits} workers in a row exited before they had listened for 1000 ms .*not forking more`));
+          const planned = [...output.matchAll(/forking a replacement in (\d+) ms/g)].map(([, ms]) => Number(ms));
+          assert.deepEqual(planned, [100, 200, 400, 800]);
+          // The primary's own measure, from each exit to its replacement's fork.
+          const byPrimary = [...output.matchAll(/forked worker \d+, (\d+) ms after the exit/g)].map(([, ms]) => Number(ms));
+          const forks = byPrimary.length;
+          t.diagnostic(`delays planned: ${planned.join(', ')} ms; by the primary: ${byPrimary.join(', ')} ms; the cluster's life by this test: ${livedMs} ms`);
+          // The last fork can be cancelled by the giving up, when the fifth exit comes first.
+          assert.ok(forks >= 3 && forks <= maxQuickExits - 1, `${forks} replacements forked:\n${output}`);
+          // Each wait at least its planned delay, so they grow as those double: a busy machine can only
+          // make a timer late (361, 213, 426, 819 ms was seen), never early.
+          for (let i = 0; i < forks; i++) {
+            assert.ok(byPrimary[i] >= planned[i] - 1, `replacement ${i + 1}: forked ${byPrimary[i]} ms after the exit, planned ${planned[i]} ms`);
+          }
+          // This test's own clock, in case the primary's figures were wrong: from before the start to the
+          // exit it saw, the cluster lived at least as long as the waits it made. This process can only see
+          // the exit late, never early, so a busy machine cannot fail it (the time between reading an exit
+          // line and its fork line could: 27 ms for 100 was seen, with three test files on 2 cores); a
+          // primary that forks at once lived 0.5 to 0.6 s here, under the 1.5 s of the four waits.
+          const plannedMs = planned.slice(0, forks).reduce((a, b) => a + b, 0);
+          assert.ok(livedMs >= plannedMs, `the cluster lived ${livedMs} ms from its start to its exit, less than the ${plannedMs} ms of waits it planned`);
+        });
+      }
+
+      test('once a worker has stayed up, the quick exit count starts over and the next replacement is immediate', async (t) => {
+        const cluster = await start(t, primary, { ready, env: { WORKERS: '1' } });
+        let [worker] = await workerPids(cluster);
+        for (const [exit, delayMs] of [[1, 100], [2, 200]]) {
+          const mark = cluster.output().length;
+          process.kill(worker, 'SIGKILL');
+          await cluster.waitFor(new RegExp(`quick exit ${exit} of ${maxQuickExits} in a row, forking a replacement in ${delayMs} ms`), mark);
+          worker = Number((await cluster.waitFor(/worker (\d+) listening/, mark))[1]);
+        }
+        const mark = cluster.output().length;
+        await cluster.waitFor(new RegExp(`worker ${worker} has been listening for 1.0 s: the quick exit count starts over`), mark);
+        process.kill(worker, 'SIGKILL');
+        await cluster.waitFor(new RegExp(`worker ${worker} died \\(signal SIGKILL\\) after \\d+\\.\\d s listening \\(0 listening\\): forking a replacement now`), mark);
+        await cluster.waitFor(/worker \d+ listening \(1 listening\)/, mark);
+      });
+    });
   });
 
   // These two alone: each has a bound a starved worker can miss (the drain before a stop, a 3 s
@@ -238,64 +287,5 @@ describe('lesson 07: zero-downtime restarts and crash-loop backoff', { concurren
     const failures = fresh.failures + keepAlive.failures;
     assert.ok(failures <= 8, `${failures} failures, more than the 8 requests the load can have in flight`);
     assert.ok(load.byPid()[survivor] > survivorBefore, 'the survivor stopped answering');
-  });
-
-  // The backoff's tests mostly wait for its timers, each on a cluster of its own: they run side by side.
-  describe('crash-loop backoff', { concurrency: true }, () => {
-    // At boot: the port is held, so each worker fails to listen and exits 1. Just after listening:
-    // this test kills each worker as soon as it prints its listening line. One worker: one slot, whose
-    // count is the cluster's.
-    for (const when of ['at boot', 'just after listening']) {
-      test(`workers that exit ${when} are replaced after delays that grow, as measured, then the primary gives up and exits 1`, async (t) => {
-        const port = when === 'at boot' ? await heldPort(t) : undefined;
-        const cluster = await start(t, primary, { ready: false, port, env: { WORKERS: '1' } });
-        const lines = timedLines(cluster, (line) => {
-          const listening = line.match(/^\[pid (\d+)\] listening on /);
-          if (when === 'just after listening' && listening) process.kill(Number(listening[1]), 'SIGKILL');
-        });
-        assert.deepEqual(await cluster.exited, { code: 1, signal: null }, cluster.output());
-        const output = cluster.output();
-        assert.match(output, new RegExp(`${maxQuickExits} workers in a row exited before they had listened for 1000 ms .*not forking more`));
-        const planned = [...output.matchAll(/forking a replacement in (\d+) ms/g)].map(([, ms]) => Number(ms));
-        assert.deepEqual(planned, [100, 200, 400, 800]);
-        // The primary's own measure, from each exit to its replacement's fork, and this test's: the
-        // time between reading those two lines. Replacements are forked in the order of the exits.
-        const exits = lines.filter(({ line }) => /forking a replacement in/.test(line));
-        const forks = lines.filter(({ line }) => /forked worker \d+/.test(line));
-        const byPrimary = forks.map(({ line }) => Number(line.match(/(\d+) ms after the exit/)![1]));
-        const byTest = forks.map((fork, i) => Math.round(fork.at - exits[i].at));
-        t.diagnostic(`delays planned: ${planned.join(', ')} ms; by the primary: ${byPrimary.join(', ')} ms; by this test: ${byTest.join(', ')} ms`);
-        // The last fork can be cancelled by the giving up, when the fifth exit comes first.
-        assert.ok(forks.length >= 3 && forks.length <= maxQuickExits - 1, `${forks.length} replacements forked:\n${output}`);
-        // Each wait at least its planned delay, so they grow as those double: a busy machine can only
-        // make a timer late (361, 213, 426, 819 ms was seen), never early.
-        for (let i = 0; i < forks.length; i++) {
-          assert.ok(byPrimary[i] >= planned[i] - 1, `replacement ${i + 1}: forked ${byPrimary[i]} ms after the exit, planned ${planned[i]} ms`);
-        }
-        // This test's own clock, in case the primary's figures were wrong: the waits add up to at least
-        // half of the plan. Each on its own would not do: this process can read an exit line late, when
-        // the machine is busy, and then its fork line seems early (27 ms for 100 was seen, with three test
-        // files and their lessons on 2 cores). A fork at once would add up to a few ms.
-        const plannedMs = planned.slice(0, forks.length).reduce((a, b) => a + b, 0);
-        const waitedMs = byTest.reduce((a, b) => a + b, 0);
-        assert.ok(waitedMs >= plannedMs / 2, `the fork lines came ${waitedMs} ms in all after their exit lines (${byTest.join(', ')} ms), planned ${plannedMs} ms`);
-      });
-    }
-
-    test('once a worker has stayed up, the quick exit count starts over and the next replacement is immediate', async (t) => {
-      const cluster = await start(t, primary, { ready, env: { WORKERS: '1' } });
-      let [worker] = await workerPids(cluster);
-      for (const [exit, delayMs] of [[1, 100], [2, 200]]) {
-        const mark = cluster.output().length;
-        process.kill(worker, 'SIGKILL');
-        await cluster.waitFor(new RegExp(`quick exit ${exit} of ${maxQuickExits} in a row, forking a replacement in ${delayMs} ms`), mark);
-        worker = Number((await cluster.waitFor(/worker (\d+) listening/, mark))[1]);
-      }
-      const mark = cluster.output().length;
-      await cluster.waitFor(new RegExp(`worker ${worker} has been listening for 1.0 s: the quick exit count starts over`), mark);
-      process.kill(worker, 'SIGKILL');
-      await cluster.waitFor(new RegExp(`worker ${worker} died \\(signal SIGKILL\\) after \\d+\\.\\d s listening \\(0 listening\\): forking a replacement now`), mark);
-      await cluster.waitFor(/worker \d+ listening \(1 listening\)/, mark);
-    });
   });
 });
