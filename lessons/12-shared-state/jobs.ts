@@ -7,10 +7,11 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 export const jobDefaults = {
   queue: 'heavy',
   prefix: 'every-core:12:bull', // BullMQ's keys, apart from the store's
-  // A job worker holds a lock on its job for JOB_LOCK seconds (policy.ts: 4) and renews it every half
-  // of that. Killed, it renews nothing: the lock runs out, and the next stalled-job check (every
-  // stalledIntervalMs, by any job worker) puts the job back in the queue. BullMQ's defaults are 30 s
-  // each, so a killed job would wait up to a minute; these take a few seconds.
+  // A job worker holds a lock on its job for JOB_LOCK seconds (policy.ts: 4) and renews it every
+  // quarter of that (holding(), below). Killed, it renews nothing: the lock runs out, and the next
+  // stalled-job check (every stalledIntervalMs, or half a lock if that is shorter, by any job worker)
+  // puts the job back in the queue. BullMQ's defaults are 30 s each, so a killed job would wait up
+  // to a minute; these take a few seconds.
   stalledIntervalMs: 1_000,
   // A job whose job worker died this many times is put back once more, and the job worker that takes
   // it next fails it without running it: a job that kills every worker that runs it (a poison job)
@@ -28,7 +29,7 @@ export const jobDefaults = {
 // three quarters of a lock still keeps its job), checked for stalls and counted as above.
 export function holding(jobLockS: number): { lockDuration: number; lockRenewTime: number; stalledInterval: number; maxStalledCount: number } {
   const lockDuration = jobLockS * 1000;
-  return { lockDuration, lockRenewTime: lockDuration / 4, stalledInterval: jobDefaults.stalledIntervalMs, maxStalledCount: jobDefaults.maxStalledCount };
+  return { lockDuration, lockRenewTime: lockDuration / 4, stalledInterval: Math.min(jobDefaults.stalledIntervalMs, lockDuration / 2), maxStalledCount: jobDefaults.maxStalledCount };
 }
 
 export interface HeavyJob {

@@ -49,8 +49,9 @@ describe("lesson 12's decisions, without a process", () => {
     assert.equal((readSettings({ JOB_LOCK: '2' }) as { jobLockS: number }).jobLockS, 2);
   });
 
-  test("a job worker's lock lasts JOB_LOCK seconds, renewed every quarter of it; a job is failed at its third stall, checked every second", () => {
+  test("a job worker's lock lasts JOB_LOCK seconds, renewed every quarter of it; a job is failed at its third stall, checked every second (half a lock, if shorter)", () => {
     assert.deepEqual(holding(2), { lockDuration: 2_000, lockRenewTime: 500, stalledInterval: 1_000, maxStalledCount: 2 });
     assert.deepEqual([holding(4).lockDuration, holding(4).lockRenewTime], [4_000, 1_000]);
+    assert.equal(holding(1).stalledInterval, 500, 'a lock of 1 s is checked every half second');
   });
 });
