@@ -61,6 +61,21 @@ function range(from: number, to: number): number[] {
 
 // The lesson's own tests, in order; beside them the poison job and measure.ts, each with lessons of its
 // own (its own Redis too), so they wait for none of them.
+// A job worker run by hand (its opening comment says how) checks what it is given before it connects.
+describe("lesson 12's job worker, run by hand with what it cannot run with", { concurrency: true }, () => {
+  const jobWorker = 'lessons/12-shared-state/job-worker.ts';
+  for (const [env, line] of [
+    [{ REDIS_URL: '' }, /^job-worker: set REDIS_URL to the Redis that holds the queue: for primary\.ts's own, redis:\/\/:<requirepass in its folder's redis\.conf>@127\.0\.0\.1:<port>\n$/],
+    [{ REDIS_URL: 'redis://127.0.0.1:1', JOB_LOCK: '0' }, /^job-worker: JOB_LOCK must be a whole number from 1 to 600, got "0": try JOB_LOCK=4\n$/],
+  ] as const) {
+    test(`${Object.keys(env).at(-1)} ${env.REDIS_URL ? 'out of range' : 'unset'}: one line that says what to set, and exit 1`, async (t) => {
+      const run = await start(t, jobWorker, { ready: false, env, limitMs: 10_000 });
+      assert.deepEqual(await run.exited, { code: 1, signal: null }, run.output());
+      assert.match(run.output(), line);
+    });
+  }
+});
+
 describe('lesson 12', { skip: noRedis ?? false, concurrency: true }, () => {
   describe('lesson 12: state and work that outlive a process', { concurrency: 1 }, () => {
     test('without redis-server it says which package to install, in one line, and exits 1', async (t) => {
