@@ -85,7 +85,6 @@ describe('lesson 06: pm2', { concurrency: true }, () => {
         assert.ok(workers.some((pid) => count.byPid[pid] > 0), `${clients}: no new worker answered: ${JSON.stringify(count.byPid)}`);
       }
     });
-
   });
 
   // The rest of a learner's walk, on an app of its own: it need not wait for the reload above
