@@ -68,7 +68,7 @@ export class Server extends EventEmitter<{ listening: [url: string]; stopping: [
     super();
     this.#options = { port: defaults.port, host: defaults.host, reusePort: false, handle: routes(), drainMs: defaults.drainMs, graceMs: defaults.graceMs, label: `pid ${process.pid}`, ...options };
     this.http = http.createServer((req, res) => this.#answer(req, res));
-    if (options.maxConnections !== undefined) capConnections(this.http, options.maxConnections);
+    if (options.maxConnections !== undefined) this.http.maxConnections = options.maxConnections;
   }
 
   get isStopping(): boolean {
@@ -143,18 +143,6 @@ export class Server extends EventEmitter<{ listening: [url: string]; stopping: [
     this.http.closeAllConnections();
     return 1;
   }
-}
-
-// At most `max` open connections; one more is closed at once, unanswered. Counted here rather than
-// with http.Server's own maxConnections: Bun's kept counting connections that had closed, and lesson
-// 11's page, capped at 32, refused fresh clients after some 50 short ones (2 of 16 hostile-input runs).
-function capConnections(server: http.Server, max: number): void {
-  const open = new Set<net.Socket>();
-  server.on('connection', (socket: net.Socket) => {
-    if (open.size >= max) return void socket.destroy();
-    open.add(socket);
-    socket.once('close', () => open.delete(socket));
-  });
 }
 
 // `on`, not `once`: tsx re-sends a Ctrl+C that its child has not acknowledged within 30 ms, and a
