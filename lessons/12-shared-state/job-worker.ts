@@ -9,17 +9,20 @@ import { isMain } from '../../lib/runtime.ts';
 
 const graceMs = 10_000; // asked to stop, it finishes its job first; still running after this: exit anyway
 
-if (isMain(import.meta.url)) {
-  if (!process.env.REDIS_URL) {
-    console.error("job-worker: set REDIS_URL to the Redis that holds the queue: for primary.ts's own, redis://:<requirepass in its folder's redis.conf>@127.0.0.1:<port>");
-    process.exit(1);
-  }
+if (isMain(import.meta.url)) main();
+
+// What it cannot run with gets one line and exit code 1, set and not forced with process.exit, so
+// the module runs to its end in every process (and coverage sees alike the code after it).
+function main(): void {
+  if (!process.env.REDIS_URL) return refuse("set REDIS_URL to the Redis that holds the queue: for primary.ts's own, redis://:<requirepass in its folder's redis.conf>@127.0.0.1:<port>");
   const settings = readSettings(process.env);
-  if ('problem' in settings) {
-    console.error(`job-worker: ${settings.problem}`);
-    process.exit(1);
-  }
+  if ('problem' in settings) return refuse(settings.problem);
   runJobWorker(process.env.REDIS_URL, settings.jobLockS);
+}
+
+function refuse(problem: string): void {
+  console.error(`job-worker: ${problem}`);
+  process.exitCode = 1;
 }
 
 export function runJobWorker(url: string, jobLockS: number): void {

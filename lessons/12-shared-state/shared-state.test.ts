@@ -5,7 +5,8 @@ import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { alivePids, get, heavyLoops, isBun, launch, signalAtLine, start, waitUntil, type Lesson, type Reply } from '../../lib/harness.ts';
-import { cleanLeftovers, redisServerProblem } from './redis.ts';
+import { connect, jobDefaults, type HeavyJob, type HeavyResult } from './jobs.ts';
+import { cleanLeftovers, redisServerProblem, startRedis } from './redis.ts';
 
 const primary = 'lessons/12-shared-state/primary.ts';
 const ready = /cluster ready: \d+ workers? listening/;
@@ -24,7 +25,8 @@ const limitMs = 60_000;
 // no client of a learner's run can ask for it). Node only: Bun reads no --import from NODE_OPTIONS.
 const poisonLoops = 4_444_444;
 const poison = isBun ? {} : signalAtLine(`(${poisonLoops} loops)`, 'SIGKILL');
-const noPoison = 'Bun: the poison job is made by the harness\'s signalAtLine, an --import in NODE_OPTIONS, which Bun does not read';
+const noSignalAtLine = 'the harness\'s signalAtLine, an --import in NODE_OPTIONS, which Bun does not read';
+const noPoison = `Bun: the poison job is made by ${noSignalAtLine}`;
 // The README's figure: a job is failed once its job worker has died 3 times (maxStalledCount 2).
 const deathsBeforeFailed = 3;
 // Locks of 2 s (JOB_LOCK), not 4: a killed job worker's job comes back sooner, and each test waits less.
@@ -268,6 +270,32 @@ describe('lesson 12', { skip: noRedis ?? false, concurrency: true }, () => {
       const after = lesson().output().slice(mark);
       for (const other of jobIds) assert.equal(after.match(new RegExp(`\\] completed job ${other}\\n`, 'g'))?.length, 1, `job ${other} completed once`);
     });
+  });
+
+  // A job worker run by hand, as its opening comment says, on a Redis of the test's own: the stop that
+  // the primary's SIGTERM asks of each job worker, proved on one alone. The SIGTERM comes the moment
+  // the job starts (signalAtLine), so it always lands in the middle of the count.
+  test('a job worker run by hand with REDIS_URL counts a job from the queue; a SIGTERM in the middle of it: it finishes the job, takes no other, and exits 0', { skip: isBun ? noSignalAtLine : false }, async (t) => {
+    const redis = await startRedis();
+    const { Job, Queue } = await import('bullmq');
+    const client = connect(redis.url);
+    const queue = new Queue<HeavyJob, HeavyResult>(jobDefaults.queue, { connection: client, prefix: jobDefaults.prefix });
+    t.after(async () => {
+      await queue.close(); // a connection it was given, it leaves open
+      client.disconnect();
+      await redis.stop();
+    });
+    const [first, second] = await queue.addBulk([{ name: 'count', data: { loops: maxLoops } }, { name: 'count', data: { loops: 1 } }]);
+    const env = { REDIS_URL: redis.url, JOB_LOCK: '2', ...signalAtLine(`started job ${first.id} `, 'SIGTERM') };
+    const jobWorker = await start(t, 'lessons/12-shared-state/job-worker.ts', { ready: false, env, limitMs });
+    assert.deepEqual(await jobWorker.exited, { code: 0, signal: null }, jobWorker.output());
+    // Its "ready" line can come after the job's first: BullMQ's worker takes jobs as soon as it can.
+    const readyLine = `ready, its Redis at ${new URL(redis.url).host}`;
+    const lines = jobWorker.output().split('\n').filter(Boolean).map((line) => line.replace(/^\[job worker \d+\] /, ''));
+    assert.ok(lines.includes(readyLine), jobWorker.output());
+    assert.deepEqual(lines.filter((line) => line !== readyLine), [`started job ${first.id} (${maxLoops} loops)`, 'stopping: finishing the job in hand, then exiting', `completed job ${first.id}`]);
+    assert.equal((await Job.fromId<HeavyJob, HeavyResult>(queue, first.id!))?.returnvalue.total, maxLoops, 'its result is in Redis');
+    assert.equal(await queue.getJobState(second.id!), 'waiting', 'the next job is left in the queue for another job worker');
   });
 
   // The measurement the README quotes, run tiny: it asserts the shape of what it prints, never a figure.
