@@ -11,7 +11,8 @@ import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { freePort, get, isAlive, launch, type Lesson } from '../lib/harness.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort, get, isAlive, isBun, launch, type Lesson } from '../lib/harness.ts';
 import { reusePortProblem } from '../lessons/09-reuseport/support.ts';
 
 const waitMs = 30_000; // the harness's longest wait, for an answer that never comes
@@ -19,6 +20,7 @@ const hugeBodyBytes = 64 * 1024 * 1024; // a body no server here should read to 
 // Connections left in the middle of their headers at once: well under lesson 11's cap of 32, which
 // on Bun also still counts the connections the cases above closed a moment ago (seen: a reset at 20).
 const halfSentCount = 8;
+const resetRetryMs = 2_000; // Bun: how long a reset of the next client is tried again (see servesTheNextClient)
 
 interface Server {
   name: string;
@@ -140,9 +142,19 @@ describe('hostile input', { concurrency: true }, () => {
       });
 
       const servesTheNextClient = async (what: string) => {
-        const reply = await get(`http://${hostPort}${page.okPath}`).catch((error: Error) => ({ status: error.message, body: '' }));
+        const started = Date.now();
+        let reply = await nextGet();
+        // Bun only: its http.Server counts a connection against maxConnections for a moment after it has
+        // closed, and resets a fresh client meanwhile (lesson 11's page, cap 32: 1 to 3 resets in a row
+        // now and then, in bare bun runs and in CI, with no connection to the page open). A reset is
+        // tried again, for at most resetRetryMs; a server that stays down still fails here.
+        while (isBun && reply.status === 'read ECONNRESET' && Date.now() - started < resetRetryMs) {
+          await sleep(50);
+          reply = await nextGet();
+        }
         assert.equal(reply.status, 200, `after ${what}, a normal GET got ${reply.status}; the lesson's output:\n${lesson.output()}`);
       };
+      const nextGet = () => get(`http://${hostPort}${page.okPath}`).catch((error: Error) => ({ status: error.message, body: '' }));
 
       for (const hostile of cases) {
         test(`${hostile.name}: ${hostile.mayAnswer ? 'no 5xx' : '4xx or the connection closed'}, and the next client is served`, async () => {
