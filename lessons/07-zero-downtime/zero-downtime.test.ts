@@ -20,10 +20,14 @@ function workerPids(cluster: Lesson): Promise<number[]> {
 }
 
 // Sends the roll signal and returns what the primary logged from then until the roll was done.
-async function roll(cluster: Lesson): Promise<string> {
+// `listening`: the N that must be listening at every step. A count below it in the primary's lines
+// fails the test at once: a roll that loses a worker can also hang, and the wait's bound is 30 s.
+async function roll(cluster: Lesson, listening = 1): Promise<string> {
   const mark = cluster.output().length;
   process.kill(cluster.pid, 'SIGUSR2');
-  await cluster.waitFor(/rolling restart done: .*\n/, mark);
+  const fewer = Array.from({ length: listening }, (_, count) => count).join('|');
+  const [line] = await cluster.waitFor(new RegExp(`rolling restart done: .*\\n|\\((${fewer}) listening\\)`), mark);
+  assert.match(line, /^rolling restart done/, `fewer than ${listening} listening during the roll:\n${cluster.output().slice(mark)}`);
   return cluster.output().slice(mark);
 }
 
@@ -105,7 +109,7 @@ describe('lesson 07: zero-downtime restarts and crash-loop backoff', { concurren
       for (let round = 1; round <= 2; round++) {
         const before = await workerPids(cluster);
         const answeredBefore = load.answered();
-        await roll(cluster);
+        await roll(cluster, 2);
         const after = await workerPids(cluster);
         assert.equal(after.length, 2, `round ${round}: workers after the roll: ${after}`);
         assert.deepEqual(after.filter((pid) => before.includes(pid)), [], `round ${round}: ${before} -> ${after}`);
@@ -125,7 +129,7 @@ describe('lesson 07: zero-downtime restarts and crash-loop backoff', { concurren
       const before = await workerPids(cluster);
       const load = loads(t, cluster.url);
       const mark = cluster.output().length;
-      const log = await roll(cluster);
+      const log = await roll(cluster, 3);
       const { fresh, keepAlive } = await load.stop();
       t.diagnostic(describeCount('fresh connections', fresh));
       t.diagnostic(describeCount('keep-alive connections', keepAlive));
