@@ -15,7 +15,7 @@ import { countingSpeed } from './counting-speed.ts';
 import { defaults, exitOnSignals, launch, lessonFile, root, runtimeArgs, type Lesson, type StartOptions } from './launch.ts';
 import { get } from './load.ts';
 
-export { alivePids, freePort, isAlive, isBun, launch, lessonFile, pidsInGroup, pidsRunning, readTrack, root, runtimeArgs, track, waitUntil, type Exit, type Lesson } from './launch.ts';
+export { alivePids, endWithLessons, freePort, isAlive, isBun, launch, lessonFile, pidsInGroup, pidsRunning, readTrack, removeLeftoversWhenGone, removeNamespacesWhenGone, removeWhenGone, root, runtimeArgs, track, waitUntil, type Exit, type Lesson } from './launch.ts';
 export { get, startLoad, type LoadCount, type Reply } from './load.ts';
 
 // The environment that makes a started lesson's primary send itself `signal` right as it writes a line

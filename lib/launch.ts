@@ -4,15 +4,16 @@
 // what it started is added by the first launch(); a script that wants Ctrl+C to end its lessons too
 // calls exitOnSignals().
 
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { isBun, runtimeArgs } from './runtime.ts';
+import { killGroups, processTable } from './process-tree.mjs';
 import { withCompileCache } from './ts-cache.mjs';
 
 export { isBun };
@@ -81,7 +82,7 @@ let isExitHooked = false;
 function endGroupsOnExit(): void {
   if (isExitHooked) return;
   isExitHooked = true;
-  process.once('exit', () => running.forEach((pgid) => killGroup(pgid)));
+  process.once('exit', () => killGroups([...running]));
 }
 
 // A kill -9 of this process runs no 'exit' hook: a guardian process (lib/guardian.mjs) holds the list
@@ -90,6 +91,42 @@ let guardian: ChildProcess | undefined;
 function tellGuardian(line: string): void {
   guardian ??= startGuardian();
   guardian.stdin?.write(`${line}\n`);
+}
+
+// What a process that starts lessons would leave on disk if it were killed, listed with the guardian:
+// once this process is gone, however it went, the guardian removes it, after ending the lessons.
+// Each returns the function that takes the entry back, for a run that has cleaned up after itself.
+// `removeWhenGone(path)`: a file or folder; `removeLeftoversWhenGone(dir, prefix)`: each
+// <dir>/<prefix><pid>-… whose pid no longer runs (lesson 12 names its Redis folders so).
+export function removeWhenGone(path: string): () => void {
+  return listWithGuardian(`path ${path}`);
+}
+
+export function removeLeftoversWhenGone(dir: string, prefix: string): () => void {
+  return listWithGuardian(`leftovers ${dir}\t${prefix}`);
+}
+
+// A group this process started itself, not through launch() (a test's own Redis): ended with the
+// lessons, on 'exit' and by the guardian.
+export function endWithLessons(pgid: number): () => void {
+  endGroupsOnExit();
+  running.add(pgid);
+  tellGuardian(`+${pgid}`);
+  return () => {
+    running.delete(pgid);
+    tellGuardian(`-${pgid}`);
+  };
+}
+
+// The same for network namespaces and links named <prefix><pid>-…, removed with `ip` (lessons 10 and
+// 12's hosts; as root).
+export function removeNamespacesWhenGone(ip: string, prefix: string): () => void {
+  return listWithGuardian(`netns ${ip}\t${prefix}`);
+}
+
+function listWithGuardian(entry: string): () => void {
+  tellGuardian(`+${entry}`);
+  return () => tellGuardian(`-${entry}`);
 }
 
 function startGuardian(): ChildProcess {
@@ -256,30 +293,9 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 
 // The group, and every group that its processes started: a comparison or a test run starts its
 // lessons in groups of their own, and a SIGKILL gives it no chance to end them itself. Synchronous
-// (ps, then kill), so that it works in an 'exit' handler too.
+// (a look at the process table, then kill), so that it works in an 'exit' handler too.
 export function killGroup(pgid: number): void {
-  for (const group of groupsStartedFrom(pgid)) {
-    try {
-      process.kill(-group, 'SIGKILL');
-    } catch {
-      // ESRCH: the group is already gone
-    }
-  }
-}
-
-function groupsStartedFrom(pgid: number): number[] {
-  let table: Proc[] = [];
-  try {
-    table = processTable();
-  } catch {
-    return [pgid]; // no ps: the group alone
-  }
-  const inTree = new Set(table.filter((p) => p.pgid === pgid).map((p) => p.pid));
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const p of table) if (!inTree.has(p.pid) && inTree.has(p.ppid)) grew = Boolean(inTree.add(p.pid));
-  }
-  return [pgid, ...new Set(table.filter((p) => inTree.has(p.pid) && p.pgid !== pgid).map((p) => p.pgid))];
+  killGroups([pgid]);
 }
 
 export async function freePort(): Promise<number> {
@@ -289,38 +305,6 @@ export async function freePort(): Promise<number> {
   server.close();
   await once(server, 'close');
   return port;
-}
-
-interface Proc {
-  pid: number;
-  ppid: number;
-  pgid: number;
-  isZombie: boolean; // exited, not yet reaped by its parent: it holds no port and runs no code
-}
-
-// Every process this one can see. On Linux straight from /proc: the tests look again every 25 ms
-// while they wait for a death, and each look started a `ps` (reading /proc instead, with the
-// TypeScript loader's change, took a Node 26 suite run from 274 to 264 CPU-seconds). Elsewhere
-// (macOS) `ps`, the portable way.
-function processTable(): Proc[] {
-  if (process.platform !== 'linux') {
-    const out = execFileSync('ps', ['-A', '-o', 'pid=,ppid=,pgid=,stat='], { encoding: 'utf8' });
-    return out.trim().split('\n').map((line) => line.trim().split(/\s+/)).map(([pid, ppid, pgid, stat]) => ({ pid: Number(pid), ppid: Number(ppid), pgid: Number(pgid), isZombie: stat.startsWith('Z') }));
-  }
-  const table: Proc[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-    } catch {
-      continue; // gone between the listing and the read
-    }
-    // "pid (name) state ppid pgrp ...": the name may hold spaces and parentheses, so count from its end.
-    const [state, ppid, pgid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    table.push({ pid: Number(name), ppid: Number(ppid), pgid: Number(pgid), isZombie: state === 'Z' });
-  }
-  return table;
 }
 
 // The live processes (zombies left out), with their command lines where asked for.

@@ -5,8 +5,9 @@
 // `node --test` runs the whole suite there too instead of passing with 0 tests.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -97,6 +98,32 @@ describe('the kit', () => {
     process.kill(run.pid, 'SIGKILL');
     await waitUntil(() => !isAlive(run.pid), `compare (pid ${run.pid}) to be gone`);
     for (const pgid of groups) await waitUntil(async () => (await pidsInGroup(pgid)).length === 0, `process group ${pgid}, started by the killed compare, to be empty`);
+  });
+
+  // What a test run leaves when it is killed (Ctrl+C, kill -9) besides its lessons' groups: a lesson's
+  // detached Redis, its folders, its namespaces. The guardian is fed as lib/launch.ts feeds it, then
+  // its pipe closes, as it does when the process that fed it dies.
+  test('once its feeder is gone, the guardian ends each group with the groups it started, and removes the paths and dead runs\' leftovers it was given, and nothing else', async (t) => {
+    const dir = mkdtempSync(join(os.tmpdir(), 'every-core-guardian-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    // A "lesson": its own group, and a child it started detached, in a group of its own (as lesson 12 starts Redis).
+    const lesson = spawn(process.execPath, ['-e', "const c = require('node:child_process').spawn('sleep', ['60'], { detached: true, stdio: 'ignore' }); console.log(c.pid); setInterval(() => {}, 1e6)"], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+    const [detached] = (await once(lesson.stdout.setEncoding('utf8'), 'data')).map(Number);
+    t.after(() => [lesson.pid, detached].forEach((pid) => isAlive(/** @type {number} */ (pid)) && process.kill(/** @type {number} */ (pid), 'SIGKILL')));
+    const takenBack = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' }); // a group listed, then taken back
+    t.after(() => takenBack.kill('SIGKILL'));
+    const dead = /** @type {number} */ (spawnSync('true').pid); // a run that is over
+    const made = (/** @type {string} */ name) => (mkdirSync(join(dir, name)), join(dir, name));
+    const [listed, unlisted, deadRuns, liveRuns, otherPrefix] = [made('listed'), made('unlisted'), made(`ec99-${dead}-x`), made(`ec99-${process.pid}-x`), made(`ec98-${dead}-x`)];
+    const guardian = spawn(process.execPath, [join(root, 'lib', 'guardian.mjs')], { stdio: ['pipe', 'ignore', 'ignore'] });
+    const lines = [`+${lesson.pid}`, `+path ${listed}`, `+path ${unlisted}`, `-path ${unlisted}`, `+leftovers ${dir}\tec99-`, `+${takenBack.pid}`, `-${takenBack.pid}`];
+    guardian.stdin.end(lines.join('\n') + '\n');
+    assert.deepEqual(await once(guardian, 'exit'), [0, null]);
+    assert.equal(isAlive(/** @type {number} */ (lesson.pid)), false, 'the group it was given is ended');
+    // The guardian waits for what it killed to be gone; a zombie (not yet reaped) counts as gone.
+    await waitUntil(() => !isAlive(detached), `${detached}, which the lesson started in a group of its own, to be gone`, 1_000);
+    assert.equal(isAlive(/** @type {number} */ (takenBack.pid)), true, 'a group taken back is left alone');
+    assert.deepEqual(readdirSync(dir).sort(), [liveRuns, otherPrefix, unlisted].map((path) => path.slice(dir.length + 1)).sort(), `${listed} and ${deadRuns} go; a live run's, another prefix's and a path taken back stay`);
   });
 
   test('the harness load loop counts a refused connection as a failure, so "0 failures" means something', async () => {

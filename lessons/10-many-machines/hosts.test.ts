@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, describe, test, type TestContext } from 'node:test';
-import { get, heldPort, launch, pidsInGroup, root, runWithoutRoot, startLoad, waitUntil, withoutRootProblem, type Lesson, type LoadCount } from '../../lib/harness.ts';
+import { after, before, describe, test, type TestContext } from 'node:test';
+import { get, heldPort, launch, pidsInGroup, removeLeftoversWhenGone, removeNamespacesWhenGone, root, runWithoutRoot, startLoad, waitUntil, withoutRootProblem, type Lesson, type LoadCount } from '../../lib/harness.ts';
 import { defaults as loadtest, measure, type Figures } from '../02-load-test/loadtest.ts';
 import { defaults, leftBehind, missingTools, nginxConfig, overlaps, pickSubnet, readOptions } from './hosts.ts';
 
@@ -245,6 +245,15 @@ describe('lesson 10: the decisions, checked without starting anything', () => {
 // The shared run's tests and the runs of their own, side by side: a start of one fills the time
 // another waits (each run has namespaces, a /24 and a folder of its own).
 describe('lesson 10: runs of the lesson', { concurrency: true }, () => {
+  // A kill -9 of the test run gives the 'exit' hook above no chance: the harness's guardian ends the
+  // runs then, and removes their namespaces, links and folders once this process is gone. Taken back
+  // once every run here has ended and cleaned up.
+  let keep: (() => void)[] = [];
+  before(() => {
+    keep = [removeLeftoversWhenGone(os.tmpdir(), defaults.prefix), ...(ip && isRoot ? [removeNamespacesWhenGone(ip, defaults.prefix)] : [])];
+  });
+  after(() => keep.forEach((takeBack) => takeBack()));
+
   // One run serves these tests, in this order: each leaves the hosts as the next one needs them, up to
   // the power-off and the SIGTERM, which come last. Run alone, any of them brings the run up itself.
   describe('lesson 10: three hosts behind nginx, one run for these tests in order', { skip: noNamespaces, concurrency: 1 }, () => {

@@ -3,10 +3,10 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { after, before, describe, test } from 'node:test';
-import { alivePids, get, launch, pidsInGroup, root, runWithoutRoot, takeTurn, waitUntil, withoutRootProblem, type Lesson } from '../../lib/harness.ts';
+import { alivePids, endWithLessons, get, launch, pidsInGroup, removeLeftoversWhenGone, removeNamespacesWhenGone, root, runWithoutRoot, takeTurn, waitUntil, withoutRootProblem, type Lesson } from '../../lib/harness.ts';
 import { findExecutable } from '../../lib/launch.ts';
-import { cleanJobHostLeftovers, gatewayOf, jobHostsProblem } from './job-hosts.ts';
-import { cleanLeftovers, redisServerProblem } from './redis.ts';
+import { cleanJobHostLeftovers, gatewayOf, jobHostDefaults, jobHostsProblem } from './job-hosts.ts';
+import { cleanLeftovers, redisDefaults, redisServerProblem } from './redis.ts';
 
 const primary = 'lessons/12-shared-state/primary.ts';
 const ready = /cluster ready: \d+ workers? listening/;
@@ -52,12 +52,20 @@ describe("lesson 12 with its job workers in network namespaces (lesson 10's host
   // Another suite's --job-hosts run would remove the killed run's namespaces as soon as it is dead,
   // before the first test looks: suites on one machine take turns here.
   let release: (() => Promise<void>) | undefined;
-  before(async () => (release = await takeTurn('12-job-hosts')));
+  // A test run ended by Ctrl+C or kill -9 ends the runs with SIGKILL: the harness's guardian removes
+  // their namespaces, veths and Redis folders once this process is gone. Taken back once the after()
+  // below has removed them itself.
+  let keep: (() => void)[] = [];
+  before(async () => {
+    release = await takeTurn('12-job-hosts');
+    keep = [removeNamespacesWhenGone(ip!, jobHostDefaults.prefix), removeLeftoversWhenGone(os.tmpdir(), redisDefaults.prefix)];
+  });
   // Whatever a failed test left: the processes (the harness), then what outlives a SIGKILL.
   after(async () => {
     for (const lesson of started) await lesson.stop();
     await cleanJobHostLeftovers(ip!);
     cleanLeftovers();
+    keep.forEach((takeBack) => takeBack());
     await release?.();
   });
   const startRun = () => launch(primary, { ready, env, args, limitMs }, (lesson) => started.push(lesson));
@@ -67,6 +75,7 @@ describe("lesson 12 with its job workers in network namespaces (lesson 10's host
   async function afterAKill() {
     const earlier = await startRun();
     const earlierRedis = redisOf(earlier);
+    keep.push(endWithLessons(earlierRedis.pid)); // once its primary is killed, the Redis is nobody's: ended with this run
     process.kill(earlier.pid, 'SIGKILL'); // the primary alone: its Redis, namespaces and veths outlive it
     await earlier.exited;
     const leftByKill = leftovers(earlier.pid);

@@ -4,9 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { alivePids, get, heavyLoops, isBun, launch, signalAtLine, start, waitUntil, type Lesson, type Reply } from '../../lib/harness.ts';
+import { alivePids, endWithLessons, get, heavyLoops, isBun, launch, removeLeftoversWhenGone, removeWhenGone, signalAtLine, start, waitUntil, type Lesson, type Reply } from '../../lib/harness.ts';
 import { connect, jobDefaults, type HeavyJob, type HeavyResult } from './jobs.ts';
-import { cleanLeftovers, redisServerProblem, startRedis } from './redis.ts';
+import { cleanLeftovers, redisDefaults, redisServerProblem, startRedis } from './redis.ts';
 
 const primary = 'lessons/12-shared-state/primary.ts';
 const ready = /cluster ready: \d+ workers? listening/;
@@ -79,6 +79,13 @@ describe("lesson 12's job worker, run by hand with what it cannot run with", { c
 });
 
 describe('lesson 12', { skip: noRedis ?? false, concurrency: true }, () => {
+  // A test run ended by Ctrl+C or kill -9 ends its lessons with SIGKILL, and their Redis folders stay:
+  // the harness's guardian removes them once this process is gone. A run that ends well removes them
+  // itself (cleanLeftovers(), below), and takes the request back.
+  let keepLeftovers = () => {};
+  before(() => void (keepLeftovers = removeLeftoversWhenGone(os.tmpdir(), redisDefaults.prefix)));
+  after(() => keepLeftovers());
+
   describe('lesson 12: state and work that outlive a process', { concurrency: 1 }, () => {
     test('without redis-server it says which package to install, in one line, and exits 1', async (t) => {
       const lesson = await launch(primary, { ready: false, env: { ...env, PATH: '/nonexistent' } }, (started) => t.after(() => started.stop()));
@@ -214,6 +221,7 @@ describe('lesson 12', { skip: noRedis ?? false, concurrency: true }, () => {
     // Redis before the test could see it running (seen in CI, under coverage).
     test("a kill -9 of the primary leaves its Redis running, and the next run stops it and removes its folder", async (t) => {
       const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'every-core-12-tmp-'));
+      t.after(removeWhenGone(tmp));
       let redisPid = 0;
       // Not by cleanLeftovers() alone, which is under test here: its Redis by pid too.
       t.after(async () => {
@@ -224,6 +232,7 @@ describe('lesson 12', { skip: noRedis ?? false, concurrency: true }, () => {
       const killed = await launch(primary, { ready, env: { ...env, TMPDIR: tmp }, limitMs }, (started) => t.after(() => started.stop()));
       const { pid, folder } = redisOf(killed);
       redisPid = pid;
+      t.after(endWithLessons(redisPid)); // once its primary is killed, the Redis is nobody's: ended with this run
       assert.equal(path.dirname(folder), tmp);
       process.kill(killed.pid, 'SIGKILL');
       await killed.exited;
@@ -277,6 +286,7 @@ describe('lesson 12', { skip: noRedis ?? false, concurrency: true }, () => {
   // the job starts (signalAtLine), so it always lands in the middle of the count.
   test('a job worker run by hand with REDIS_URL counts a job from the queue; a SIGTERM in the middle of it: it finishes the job, takes no other, and exits 0', { skip: isBun ? noSignalAtLine : false }, async (t) => {
     const redis = await startRedis();
+    t.after(endWithLessons(redis.pid!)); // its redis-server runs in a group of its own, as the lessons do
     const { Job, Queue } = await import('bullmq');
     const client = connect(redis.url);
     const queue = new Queue<HeavyJob, HeavyResult>(jobDefaults.queue, { connection: client, prefix: jobDefaults.prefix });
