@@ -20,7 +20,7 @@ import { killGroups } from './process-tree.mjs';
 const goneWithinMs = 3_000; // SIGKILLed processes are gone in milliseconds; past this, leave what they hold
 // A run that owns leftovers and still runs after this is another one, alive (a suite beside this one):
 // its folders and namespaces stay. Its own run's were ended as this process exited, or above.
-const ownersGoneWithinMs = 1_000;
+const ownersGoneWithinMs = 500;
 const pollMs = 20;
 
 /** @type {Map<string, Set<string>>} */

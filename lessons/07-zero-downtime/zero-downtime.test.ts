@@ -53,7 +53,7 @@ function sum(a: Record<number, number>, b: Record<number, number>): Record<numbe
 }
 
 function describeCount(name: string, count: LoadCount): string {
-  return `${name}: ${count.requests} answered, ${count.failures} failed ${JSON.stringify(count.errorCodes)}, ${count.non200} non-200`;
+  return `${name}: ${count.requests} answered, ${count.failures} failed ${JSON.stringify(count.errorCodes)}, ${count.retried} sent again (idle close), ${count.non200} non-200`;
 }
 
 // The workers' own account, line by line: the pids that have printed their own "listening on" line

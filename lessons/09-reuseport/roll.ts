@@ -186,10 +186,11 @@ function killQuietly(pid: number): void {
 // ---- Counting and saying ----
 
 function sumOf(counts: LoadCount[]): LoadCount {
-  const total: LoadCount = { requests: 0, failures: 0, non200: 0, errorCodes: {}, byPid: {} };
+  const total: LoadCount = { requests: 0, failures: 0, retried: 0, non200: 0, errorCodes: {}, byPid: {} };
   for (const count of counts) {
     total.requests += count.requests;
     total.failures += count.failures;
+    total.retried += count.retried;
     total.non200 += count.non200;
     for (const [code, n] of Object.entries(count.errorCodes)) total.errorCodes[code] = (total.errorCodes[code] ?? 0) + n;
   }
@@ -198,7 +199,8 @@ function sumOf(counts: LoadCount[]): LoadCount {
 
 function describeCount(count: LoadCount): string {
   const codes = Object.entries(count.errorCodes).map(([code, n]) => `${code} ${n}`).join(', ');
-  return `${count.requests} answered, ${count.failures} lost${codes ? ` (${codes})` : ''}, ${count.non200} non-200`;
+  const retried = count.retried > 0 ? `, ${count.retried} sent again after a keep-alive connection's idle close` : '';
+  return `${count.requests} answered, ${count.failures} lost${codes ? ` (${codes})` : ''}${retried}, ${count.non200} non-200`;
 }
 
 function say(line: string): void {
