@@ -33,11 +33,12 @@ export function redisServerProblem(): string | undefined {
 }
 
 // `bind`: the addresses it listens on (127.0.0.1, and the kit's own namespace hosts' addresses).
-export async function startRedis({ bind = ['127.0.0.1'] } = {}): Promise<Redis> {
-  cleanLeftovers();
+// `tmp`: where its folder goes (a test keeps its own Redis apart from the lessons' runs).
+export async function startRedis({ bind = ['127.0.0.1'], tmp = os.tmpdir() } = {}): Promise<Redis> {
+  cleanLeftovers(tmp);
   const executable = findExecutable('redis-server');
   if (!executable) throw new Error(redisServerProblem());
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${redisDefaults.prefix}${process.pid}-`));
+  const dir = fs.mkdtempSync(path.join(tmp, `${redisDefaults.prefix}${process.pid}-`));
   const port = await freePort();
   const password = randomBytes(24).toString('hex'); // a new one each run; in a 0600 file, never on a command line
   fs.writeFileSync(path.join(dir, 'redis.conf'), config({ dir, port, password, bind }), { mode: 0o600 });
