@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import os from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { freePort, start } from '../lib/harness.ts';
+import { freePort, removeWhenGone, start } from '../lib/harness.ts';
 
 const screenshot = 'scripts/screenshot.ts';
 const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -12,6 +12,7 @@ const noChromium = existsSync(chromiumPath) ? false : `no Chromium at ${chromium
 describe("lesson 11's page, saved as a picture without a desktop (scripts/screenshot.ts)", () => {
   test('it saves a PNG of the live page, its table filled by the event stream, and refuses a page that answers 403', { skip: noChromium }, async (t) => {
     const dir = mkdtempSync(join(os.tmpdir(), 'every-core-screenshot-test-'));
+    t.after(removeWhenGone(dir)); // a test run killed with kill -9: the guardian removes it
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const watchPort = await freePort();
     const cluster = await start(t, 'lessons/11-watch/primary.ts', { ready: /cluster ready/, env: { WORKERS: '1', WATCH_PORT: String(watchPort) } });

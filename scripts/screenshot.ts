@@ -6,6 +6,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import { removeWhenGone } from '../lib/launch.ts';
 import { commandLine } from '../lib/options.ts';
 import { isMain } from '../lib/runtime.ts';
 
@@ -37,6 +38,7 @@ async function main(argv: string[]): Promise<void> {
   const profile = mkdtempSync(join(os.tmpdir(), 'every-core-screenshot-'));
   const removeProfile = () => rmSync(profile, { recursive: true, force: true, maxRetries: 3 });
   process.once('exit', removeProfile);
+  removeWhenGone(profile); // and by the harness's guardian, should this process be killed with kill -9
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(128 + os.constants.signals[signal]));
   const browser = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath,

@@ -6,7 +6,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { alivePids, freePort, heldPort, isBun, launch, pidsRunning, start, startLoad, waitUntil, type Lesson } from '../../lib/harness.ts';
+import { alivePids, freePort, heldPort, isBun, launch, pidsRunning, removeWhenGone, start, startLoad, waitUntil, type Lesson } from '../../lib/harness.ts';
 import { defaults, readTarget, sendEvent } from './primary.ts';
 
 const primary = 'lessons/11-watch/primary.ts';
@@ -145,6 +145,7 @@ describe('lesson 11: watch the cluster in a browser', { concurrency: true }, () 
   test('in a real browser: a row per worker, kill replaces one, a roll replaces all while the chart moves, no console error', { skip: noBrowser }, async (t) => {
     const { chromium } = await import('playwright-core');
     const profile = mkdtempSync(join(os.tmpdir(), 'every-core-chromium-'));
+    t.after(removeWhenGone(profile)); // a test run killed with kill -9: the guardian removes it
     // A fresh profile and nothing that phones home: the browser talks to 127.0.0.1 only. It starts
     // while the cluster does.
     const launching = chromium.launchPersistentContext(profile, {
