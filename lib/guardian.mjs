@@ -11,7 +11,7 @@
 // Plain JavaScript: it starts in a few milliseconds on every runtime, with no TypeScript loader.
 
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,6 +22,8 @@ const goneWithinMs = 3_000; // SIGKILLed processes are gone in milliseconds; pas
 // its folders and namespaces stay. Its own run's were ended as this process exited, or above.
 const ownersGoneWithinMs = 500;
 const pollMs = 20;
+const pathSettleMs = 1_000; // see removeAll()
+const pathRetryMs = 200;
 
 /** @type {Map<string, Set<string>>} */
 const listed = new Map([
@@ -45,7 +47,7 @@ async function endAll() {
   const groups = [...listed.get('group') ?? []].map(Number).filter((pgid) => Number.isInteger(pgid) && pgid > 1);
   const pids = killGroups(groups);
   await until(() => pids.every((pid) => !runs(pid)));
-  for (const path of listed.get('path') ?? []) rmSync(path, { recursive: true, force: true });
+  await removeAll([...listed.get('path') ?? []]);
   for (const rule of listed.get('leftovers') ?? []) {
     const [dir, prefix] = rule.split('\t');
     const owned = entries(dir).flatMap((name) => {
@@ -91,6 +93,21 @@ function tryKill(pid) {
     process.kill(pid, 'SIGKILL');
   } catch {
     // gone already
+  }
+}
+
+// A process outside the groups can still be writing there as it dies: a Chromium started by the
+// killed process itself exits once its pipe to it closes, and writes to its profile meanwhile.
+// So each path is removed again while it comes back, for at most pathSettleMs.
+/** @param {string[]} paths */
+async function removeAll(paths) {
+  const existed = paths.filter((path) => existsSync(path));
+  if (existed.length === 0) return;
+  const deadline = Date.now() + pathSettleMs;
+  for (;;) {
+    for (const path of existed) rmSync(path, { recursive: true, force: true, maxRetries: 3 });
+    if (Date.now() >= deadline) return;
+    await sleep(pathRetryMs);
   }
 }
 

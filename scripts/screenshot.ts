@@ -36,9 +36,9 @@ async function main(argv: string[]): Promise<void> {
   const { chromium } = await import('playwright-core');
   // A fresh profile, removed however this ends; nothing that phones home: it talks to the page only.
   const profile = mkdtempSync(join(os.tmpdir(), 'every-core-screenshot-'));
-  const removeProfile = () => rmSync(profile, { recursive: true, force: true, maxRetries: 3 });
+  const takeBack = removeWhenGone(profile); // by the harness's guardian, should this process be killed with kill -9
+  const removeProfile = () => (rmSync(profile, { recursive: true, force: true, maxRetries: 3 }), takeBack());
   process.once('exit', removeProfile);
-  removeWhenGone(profile); // and by the harness's guardian, should this process be killed with kill -9
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(128 + os.constants.signals[signal]));
   const browser = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath,
