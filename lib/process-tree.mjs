@@ -83,12 +83,24 @@ export function killGroups(pgids) {
     // no ps: the groups alone
   }
   const trees = pgids.map((pgid) => (table.length > 0 ? treeOfGroup(pgid, table) : { groups: [pgid], pids: [] }));
-  for (const group of new Set(trees.flatMap((tree) => tree.groups))) {
+  // A guardian that a lesson started (a script that launches lessons, or lists a folder) is left to
+  // end its own: it does so, and removes what it was given, once its own feeder is gone.
+  const groups = [...new Set(trees.flatMap((tree) => tree.groups))].filter((group) => pgids.includes(group) || !isGuardian(group));
+  for (const group of groups) {
     try {
       process.kill(-group, 'SIGKILL');
     } catch {
       // ESRCH: the group is already gone
     }
   }
-  return trees.flatMap((tree) => tree.pids);
+  return trees.flatMap((tree) => tree.pids).filter((pid) => table.some((p) => p.pid === pid && groups.includes(p.pgid)));
+}
+
+/** @param {number} pid */
+function isGuardian(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').some((arg) => arg.endsWith('/lib/guardian.mjs'));
+  } catch {
+    return false; // gone, or no /proc: ended with the rest
+  }
 }
