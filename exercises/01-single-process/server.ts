@@ -128,7 +128,10 @@ export class Server extends EventEmitter<{ listening: [url: string]; stopping: [
   #close(then: () => void): void {
     // TODO 5: close and call `then` once the last open connection has ended: this.http.close() takes
     // a callback for that moment, and it runs whether the listener was open or not. close() waits
-    // for keep-alive connections too: this.http.closeIdleConnections() ends the ones idle now.
+    // for keep-alive connections too: this.http.closeIdleConnections() ends the ones idle now. But
+    // not in this turn of the event loop: a request that arrived while this process was busy is
+    // still unread in its socket, and its connection looks idle. Do both in a setTimeout() of 0 ms,
+    // which runs once the loop has read what has arrived.
     todo('exercises/01-single-process/server.ts', '#close() closes, then calls back (TODO 5)');
   }
 

@@ -133,9 +133,15 @@ export class Server extends EventEmitter<{ listening: [url: string]; stopping: [
   }
 
   #close(then: () => void): void {
-    // The callback runs once the last connection has ended, whether the listener was open or not.
-    this.http.close(then);
-    this.http.closeIdleConnections();
+    // A request that reached this process while it was busy (a long count, a machine too busy to
+    // run it) waits unread in its socket, and its connection looks idle. A timer of 0 ms runs after
+    // the event loop has read what has arrived (setImmediate does on Node, not on Bun), so such a
+    // connection is busy, and answered, when the idle ones are closed.
+    setTimeout(() => {
+      // The callback runs once the last connection has ended, whether the listener was open or not.
+      this.http.close(then);
+      this.http.closeIdleConnections();
+    }, 0);
   }
 
   #cutTheRest(): number {

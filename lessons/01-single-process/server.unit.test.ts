@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { describe, test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import { get, importLesson } from '../../lib/harness.ts';
 
 // On the exercises track (npm run check), the learner's server.ts.
@@ -63,6 +64,43 @@ describe("lesson 01's Server, in-process", () => {
     assert.equal(await stop, 0);
   });
 
+  // The drain ends by closing the connections idle at that moment. A request that reached this
+  // process while it was busy past that moment (a long count, or a machine too busy to run it) waits
+  // in its socket, unread, so its connection looks idle. Here a second thread sends it while the
+  // server's thread is held in a handler until the drain is over; the stop must read it, not cut it.
+  test('a request sent on an open connection while the server is busy past the drain is answered, not cut as idle', async (t) => {
+    const drainMs = 20;
+    const sent = new Int32Array(new SharedArrayBuffer(4));
+    let stopAt = 0;
+    const { server, url } = await listening(t, {
+      drainMs,
+      graceMs: 5_000,
+      handle: (req, res) => {
+        if (req.url === '/busy') {
+          late.postMessage('send');
+          Atomics.wait(sent, 0, 0, 5_000); // until the other thread has sent its request
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.max(0, stopAt + 2 * drainMs - Date.now()));
+        }
+        res.end('ok\n');
+      },
+    });
+    const accepted = new Promise<void>((resolve) => {
+      let count = 0;
+      server.http.on('connection', () => ++count === 2 && resolve());
+    });
+    const late = lateSender(Number(new URL(url).port), sent);
+    t.after(() => late.terminate());
+    const busy = net.connect(Number(new URL(url).port), '127.0.0.1');
+    t.after(() => busy.destroy());
+    await accepted; // both connections are the server's, neither has sent anything
+    const stop = server.stop();
+    stopAt = Date.now();
+    busy.write('GET /busy HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    const [answer] = (await once(late, 'message')) as [string];
+    assert.match(answer, /^HTTP\/1\.1 200 OK\r\n[^]*\r\nconnection: close\r\n[^]*\r\n\r\nok\n$/i, `the late request got ${JSON.stringify(answer)}`);
+    assert.equal(await stop, 0);
+  });
+
   test('splitTarget splits on the first ? and never throws, whatever the target', () => {
     assert.deepEqual(splitTarget('/heavy?n=1?x'), { path: '/heavy', query: 'n=1?x' });
     assert.deepEqual(splitTarget('//['), { path: '//[', query: '' });
@@ -102,3 +140,21 @@ describe("lesson 01's Server, in-process", () => {
     await assert.rejects(second.listen(), { message: `cannot listen on 127.0.0.1:${port}: port ${port} is already in use: stop what holds it, or pick another with PORT=${port + 1}` });
   });
 });
+
+// A thread of its own with one open connection: on 'send' it sends a GET on it, marks `sent` and
+// posts back whatever came back before the connection closed. Its own thread, so that it can send
+// while this one is held.
+function lateSender(port: number, sent: Int32Array): Worker {
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const socket = require('node:net').connect(workerData.port, '127.0.0.1');
+    let text = '';
+    socket.setEncoding('utf8').on('data', (chunk) => (text += chunk));
+    socket.on('error', () => {});
+    socket.on('close', () => parentPort.postMessage(text));
+    parentPort.once('message', () => socket.write('GET / HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n\\r\\n', () => {
+      Atomics.store(workerData.sent, 0, 1);
+      Atomics.notify(workerData.sent, 0);
+    }));`;
+  return new Worker(code, { eval: true, workerData: { port, sent } });
+}
