@@ -31,7 +31,7 @@ const defaults = {
 // the rest took 4.5 s or less.
 // Lesson 07's file waits for a slot: its rolls count every reset, and beside the start of lesson 12's
 // and pm2's files (a dozen clusters, Redis and pm2 starting at once) CI's Node 22 run saw 1 to 4
-// keep-alive resets in 3 of 5 runs on 2026-12-04, none on Node 20, 24, 26 or alone; likeliest, a
+// keep-alive resets in 3 of 5 runs on 2026-12-04, none on Node 20 or 26 in them, nor alone; likeliest, a
 // CPU-starved old worker meeting the end of its drain before it had read a request already sent.
 const slowest = [
   'lessons/06-pm2/pm2.test.ts',
