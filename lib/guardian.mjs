@@ -11,11 +11,11 @@
 // Plain JavaScript: it starts in a few milliseconds on every runtime, with no TypeScript loader.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { killGroups } from './process-tree.mjs';
+import { isAlive as runs, killGroups } from './process-tree.mjs';
 
 const goneWithinMs = 3_000; // SIGKILLed processes are gone in milliseconds; past this, leave what they hold
 // A run that owns leftovers and still runs after this is another one, alive (a suite beside this one):
@@ -114,21 +114,6 @@ async function removeAll(paths) {
 /** @param {() => boolean} isDone @param {number} limitMs */
 async function until(isDone, limitMs = goneWithinMs) {
   for (const deadline = Date.now() + limitMs; !isDone() && Date.now() < deadline; ) await sleep(pollMs);
-}
-
-/** @param {number} pid a process that exists and has not exited (a zombie has) */
-function runs(pid) {
-  try {
-    return !/^\d+ \(.*\) Z/s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    if (process.platform === 'linux') return false;
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  }
 }
 
 /** @param {string} dir */

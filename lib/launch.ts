@@ -13,7 +13,7 @@ import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { isBun, runtimeArgs } from './runtime.ts';
-import { killGroups, processTable } from './process-tree.mjs';
+import { isAlive, killGroups, processTable } from './process-tree.mjs';
 import { withCompileCache } from './ts-cache.mjs';
 
 export { isBun };
@@ -341,23 +341,8 @@ export async function waitUntil(condition: () => boolean | Promise<boolean>, wha
   }
 }
 
-// Whether `pid` still runs code. A zombie (exited, not yet reaped by its parent) counts as gone: it
-// holds no port and runs no code. Synchronous, for 'exit' handlers and cleanup loops.
-export function isAlive(pid: number): boolean {
-  if (process.platform === 'linux') {
-    try {
-      return !/^\d+ \(.*\) Z/s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-    } catch {
-      return false; // no /proc entry: gone
-    }
-  }
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'; // someone else's, but alive
-  }
-}
+// Whether `pid` still runs code (lib/process-tree.mjs).
+export { isAlive };
 
 // The command line `pid` runs, '' when it is gone or cannot be read (Linux's /proc).
 export function commandOf(pid: number): string {

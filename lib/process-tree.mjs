@@ -104,3 +104,25 @@ function isGuardian(pid) {
     return false; // gone, or no /proc: ended with the rest
   }
 }
+
+/**
+ * Whether `pid` still runs code. A zombie (exited, not yet reaped by its parent) counts as gone: it
+ * holds no port and runs no code. Synchronous, for 'exit' handlers and cleanup loops.
+ * @param {number} pid
+ * @returns {boolean}
+ */
+export function isAlive(pid) {
+  if (process.platform === 'linux') {
+    try {
+      return !/^\d+ \(.*\) Z/s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      return false; // no /proc entry: gone
+    }
+  }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return /** @type {NodeJS.ErrnoException} */ (error).code === 'EPERM'; // someone else's, but alive
+  }
+}
